@@ -1,0 +1,42 @@
+# golden: `make test` is the one command that checks everything.
+GO        ?= go
+TOOLS_BIN := $(CURDIR)/.tools/bin
+
+# Code generators, pinned; `make generate` installs them into .tools/bin.
+BUF_VERSION                := v1.47.2
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+
+.PHONY: build test test-short vet fmt-check generate clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
+
+## test: vet, formatting, and every test with the race detector.
+test: vet fmt-check
+	$(GO) test -race -count=1 ./...
+
+## test-short: the unit tests only, in seconds, without backends.
+test-short:
+	$(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './.tools/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## generate: regenerate the Go code of the contracts in api/.
+generate: $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-go $(TOOLS_BIN)/protoc-gen-go-grpc
+	cd api && PATH="$(TOOLS_BIN):$$PATH" buf lint && PATH="$(TOOLS_BIN):$$PATH" buf generate
+
+$(TOOLS_BIN)/buf:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS_BIN)/protoc-gen-go:
+	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS_BIN)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+clean:
+	rm -rf bin .golden

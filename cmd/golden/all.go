@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/pki"
+	"github.com/golden-stack/golden/observability/security"
+	"github.com/golden-stack/golden/observability/service"
+	"github.com/golden-stack/golden/services/auth"
+	"github.com/golden-stack/golden/services/gateway"
+	"github.com/golden-stack/golden/services/user"
+)
+
+// allOptions are the settings of `golden all`.
+type allOptions struct {
+	dir                          string
+	httpAddr, authAddr, userAddr string
+	gatewayAdmin, authAdmin      string
+	userAdmin                    string
+	logLevel, logFormat          string
+}
+
+func newAllCmd() *cobra.Command {
+	o := allOptions{
+		dir:          ".golden",
+		httpAddr:     "127.0.0.1:8080",
+		authAddr:     "127.0.0.1:9001",
+		userAddr:     "127.0.0.1:9002",
+		gatewayAdmin: "127.0.0.1:9100",
+		authAdmin:    "127.0.0.1:9101",
+		userAdmin:    "127.0.0.1:9102",
+		logLevel:     "info",
+		logFormat:    "text",
+	}
+	cmd := &cobra.Command{
+		Use:   "all",
+		Short: "Run auth, user and gateway in one process on loopback, creating certificates on first run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), nil); err != nil {
+				return err
+			}
+			return runAll(cmd, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.dir, "dir", o.dir, "folder for certificates and keys (created on first run)")
+	fs.StringVar(&o.httpAddr, "http-addr", o.httpAddr, "gateway HTTP/JSON API address")
+	fs.StringVar(&o.authAddr, "auth-addr", o.authAddr, "auth service gRPC address")
+	fs.StringVar(&o.userAddr, "user-addr", o.userAddr, "user service gRPC address")
+	fs.StringVar(&o.gatewayAdmin, "gateway-admin-addr", o.gatewayAdmin, "gateway admin HTTP address")
+	fs.StringVar(&o.authAdmin, "auth-admin-addr", o.authAdmin, "auth admin HTTP address")
+	fs.StringVar(&o.userAdmin, "user-admin-addr", o.userAdmin, "user admin HTTP address")
+	fs.StringVar(&o.logLevel, "log-level", o.logLevel, "log level: trace, debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format on stdout: json or text")
+	return cmd
+}
+
+func runAll(cmd *cobra.Command, o allOptions) error {
+	var v config.Validator
+	v.Check(o.dir != "", "dir", "must be set")
+	for _, a := range []struct{ flag, value string }{
+		{"http-addr", o.httpAddr}, {"auth-addr", o.authAddr}, {"user-addr", o.userAddr},
+		{"gateway-admin-addr", o.gatewayAdmin}, {"auth-admin-addr", o.authAdmin}, {"user-admin-addr", o.userAdmin},
+	} {
+		v.Addr(a.flag, a.value)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+
+	certs := filepath.Join(o.dir, "certs")
+	report, err := pki.Ensure(certs, pki.EnsureOptions{Names: []string{"auth", "user", "gateway"}})
+	if err != nil {
+		return fmt.Errorf("certificates in %s: %w", certs, err)
+	}
+	if len(report.Created)+len(report.Renewed) > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "certificates in %s: created %v, renewed %v\n", certs, report.Created, report.Renewed)
+	}
+	settings := func(name, adminAddr string) service.Settings {
+		s := service.Defaults(name, adminAddr)
+		s.TLS = security.DefaultFiles(certs, name)
+		s.LogLevel, s.LogFormat = o.logLevel, o.logFormat
+		return s
+	}
+
+	// Each service is built after the one it calls, so that the caller is
+	// given the address the callee really bound (port 0 works).
+	userCfg := user.DefaultConfig()
+	userCfg.Settings = settings("user", o.userAdmin)
+	userCfg.GRPC.Addr = o.userAddr
+	userCfg.Token.PublicKey = filepath.Join(certs, "token-signing.pub")
+	userSvc, err := user.New(userCfg)
+	if err != nil {
+		return fmt.Errorf("user: %w", err)
+	}
+
+	authCfg := auth.DefaultConfig()
+	authCfg.Settings = settings("auth", o.authAdmin)
+	authCfg.GRPC.Addr = o.authAddr
+	authCfg.UserAddr = userSvc.GRPCAddr()
+	authCfg.Token.PrivateKey = filepath.Join(certs, "token-signing.key")
+	authSvc, err := auth.New(authCfg)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+
+	gwCfg := gateway.DefaultConfig()
+	gwCfg.Settings = settings("gateway", o.gatewayAdmin)
+	gwCfg.HTTPAddr = o.httpAddr
+	gwCfg.AuthAddr = authSvc.GRPCAddr()
+	gwCfg.UserAddr = userSvc.GRPCAddr()
+	gwSvc, err := gateway.New(gwCfg)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+
+	printWelcome(cmd.OutOrStdout(), "http://"+gwSvc.HTTPAddr())
+
+	g, ctx := errgroup.WithContext(cmd.Context())
+	for _, svc := range []runner{userSvc, authSvc, gwSvc} {
+		g.Go(func() error { return svc.Run(ctx) })
+	}
+	return g.Wait()
+}
+
+// printWelcome prints curl lines that work as printed against url.
+func printWelcome(w io.Writer, url string) {
+	fmt.Fprintf(w, `
+golden is running: gateway %[1]s (Ctrl-C stops it)
+
+  # sign up
+  curl -s -X POST %[1]s/v1/users -H 'Content-Type: application/json' \
+    -d '{"username":"alice","email":"alice@example.com","password":"correct-horse"}'
+
+  # log in and keep the access token
+  TOKEN=$(curl -s -X POST %[1]s/v1/login -H 'Content-Type: application/json' \
+    -d '{"username":"alice","password":"correct-horse"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+
+  # list users with the token; -i shows the X-Request-ID header
+  curl -si %[1]s/v1/users -H "Authorization: Bearer $TOKEN"
+
+`, url)
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/services/auth"
+	"github.com/golden-stack/golden/services/gateway"
+	"github.com/golden-stack/golden/services/user"
+)
+
+// runner is a service process once its ports are bound.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve SERVICE",
+		Short: "Run one service until SIGTERM; every flag can also be set as GOLDEN_<FLAG>",
+	}
+	authCfg, userCfg, gwCfg := auth.DefaultConfig(), user.DefaultConfig(), gateway.DefaultConfig()
+	cmd.AddCommand(
+		serviceCmd("auth", "Issue and rotate tokens", authCfg.RegisterFlags, func() (runner, error) { return auth.New(authCfg) }),
+		serviceCmd("user", "Manage user accounts (privileged)", userCfg.RegisterFlags, func() (runner, error) { return user.New(userCfg) }),
+		serviceCmd("gateway", "Serve the HTTP/JSON API", gwCfg.RegisterFlags, func() (runner, error) { return gateway.New(gwCfg) }),
+	)
+	return cmd
+}
+
+func serviceCmd(name, short string, register func(*pflag.FlagSet), build func() (runner, error)) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), nil); err != nil {
+				return err
+			}
+			svc, err := build()
+			if err != nil {
+				return err
+			}
+			return svc.Run(cmd.Context())
+		},
+	}
+	register(cmd.Flags())
+	return cmd
+}

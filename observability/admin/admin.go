@@ -1,0 +1,41 @@
+// Package admin is the HTTP server on every service's admin port: liveness
+// and readiness probes now, and the place where metrics and debug pages are
+// mounted.
+package admin
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/golden-stack/golden/observability/lifecycle"
+)
+
+// Server is the admin HTTP server of one service.
+type Server struct {
+	*lifecycle.HTTPServer
+	mux *http.ServeMux
+}
+
+// Listen binds addr and serves /livez (the process is up) and /readyz (ready
+// reports whether the service should receive traffic).
+func Listen(addr string, ready func() bool) (*Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return &Server{HTTPServer: lifecycle.NewHTTPServer("admin", lis, mux), mux: mux}, nil
+}
+
+// Handle mounts h on the admin port, e.g. the metrics handler on /metrics.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }

@@ -1,0 +1,68 @@
+package requestid
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// UnaryServerInterceptor puts the caller's x-request-id in the context and
+// echoes it in the response header. A missing or malformed ID is replaced by
+// a new one: services behind the gateway still get an ID for every request,
+// and a bad value from a peer never reaches logs or spans.
+func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx = serverContext(ctx)
+		return handler(ctx, req)
+	}
+}
+
+// StreamServerInterceptor is the streaming twin of UnaryServerInterceptor.
+func StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, &serverStream{ServerStream: ss, ctx: serverContext(ss.Context())})
+	}
+}
+
+func serverContext(ctx context.Context) context.Context {
+	var id string
+	if vals := metadata.ValueFromIncomingContext(ctx, MetadataKey); len(vals) > 0 {
+		id = vals[0]
+	}
+	id = OrNew(id)
+	// SetHeader fails only once headers were sent, which cannot have
+	// happened before the handler ran.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(MetadataKey, id))
+	return NewContext(ctx, id)
+}
+
+type serverStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *serverStream) Context() context.Context { return s.ctx }
+
+// UnaryClientInterceptor forwards the request ID in the context as
+// x-request-id metadata on every outgoing call.
+func UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(outgoing(ctx), method, req, reply, cc, opts...)
+	}
+}
+
+// StreamClientInterceptor is the streaming twin of UnaryClientInterceptor.
+func StreamClientInterceptor() grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return streamer(outgoing(ctx), desc, cc, method, opts...)
+	}
+}
+
+func outgoing(ctx context.Context) context.Context {
+	id := FromContext(ctx)
+	if id == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, MetadataKey, id)
+}

@@ -1,0 +1,172 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/timeout"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+
+	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/admin"
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/grpcclient"
+	"github.com/golden-stack/golden/observability/grpcserver"
+	"github.com/golden-stack/golden/observability/jwtauth"
+	"github.com/golden-stack/golden/observability/lifecycle"
+	rl "github.com/golden-stack/golden/observability/ratelimit"
+	"github.com/golden-stack/golden/observability/security"
+	"github.com/golden-stack/golden/observability/service"
+)
+
+// Config is the auth service's configuration.
+type Config struct {
+	service.Settings
+	GRPC grpcserver.Config
+	// UserAddr is the user service's address; Login checks credentials there.
+	UserAddr string
+	// CallTimeout bounds each call to the user service.
+	CallTimeout time.Duration
+	Token       TokenConfig
+}
+
+// TokenConfig is how the auth service signs tokens.
+type TokenConfig struct {
+	PrivateKey string
+	Issuer     string
+	Audience   string
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+}
+
+// DefaultConfig returns the defaults of every setting.
+func DefaultConfig() Config {
+	return Config{
+		Settings: service.Defaults("auth", ":9101"),
+		GRPC: grpcserver.Config{
+			Addr:      ":9001",
+			RateLimit: 200,
+			RateBurst: 400,
+			Policy: security.Policy{
+				"Login":       {"gateway"},
+				"Refresh":     {"gateway"},
+				"Logout":      {"gateway"},
+				"HealthCheck": {security.AnyIdentity},
+			},
+		},
+		UserAddr:    "localhost:9002",
+		CallTimeout: 5 * time.Second,
+		Token: TokenConfig{
+			PrivateKey: "certs/token-signing.key",
+			Issuer:     "golden-auth",
+			Audience:   "golden",
+			AccessTTL:  15 * time.Minute,
+			RefreshTTL: 24 * time.Hour,
+		},
+	}
+}
+
+// RegisterFlags adds every setting to fs.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	c.Settings.RegisterFlags(fs)
+	c.GRPC.RegisterFlags(fs)
+	fs.StringVar(&c.UserAddr, "user-addr", c.UserAddr, "user service address (gRPC target)")
+	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "deadline of each call to the user service")
+	fs.StringVar(&c.Token.PrivateKey, "token-private-key", c.Token.PrivateKey, "Ed25519 private key (PEM) that signs access tokens")
+	fs.StringVar(&c.Token.Issuer, "token-issuer", c.Token.Issuer, "issuer (iss) written into access tokens")
+	fs.StringVar(&c.Token.Audience, "token-audience", c.Token.Audience, "audience (aud) written into access tokens")
+	fs.DurationVar(&c.Token.AccessTTL, "access-ttl", c.Token.AccessTTL, "lifetime of access tokens")
+	fs.DurationVar(&c.Token.RefreshTTL, "refresh-ttl", c.Token.RefreshTTL, "lifetime of refresh tokens")
+}
+
+// Validate checks every setting and names each bad one.
+func (c *Config) Validate() error {
+	var v config.Validator
+	c.Settings.Validate(&v)
+	c.GRPC.Validate(&v)
+	v.Check(c.UserAddr != "", "user-addr", "must be set")
+	v.Positive("call-timeout", c.CallTimeout)
+	v.FileExists("token-private-key", c.Token.PrivateKey)
+	v.Check(c.Token.Issuer != "", "token-issuer", "must be set")
+	v.Check(c.Token.Audience != "", "token-audience", "must be set")
+	v.Positive("access-ttl", c.Token.AccessTTL)
+	v.Positive("refresh-ttl", c.Token.RefreshTTL)
+	v.Check(c.Token.RefreshTTL >= c.Token.AccessTTL, "refresh-ttl", "(%s) must not be shorter than --access-ttl (%s)", c.Token.RefreshTTL, c.Token.AccessTTL)
+	return v.Err()
+}
+
+// Service is a running auth service process.
+type Service struct {
+	log   *logrus.Entry
+	cfg   Config
+	admin *admin.Server
+	grpc  *grpcserver.Server
+	users *grpc.ClientConn
+}
+
+// New validates cfg, binds the service's ports and wires the request path:
+// mTLS -> recovery -> request ID -> caller authorization -> per-caller rate
+// limit -> AuthService -> user service (credentials) and token signer.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log, err := cfg.Logger()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := security.ServerConfig(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	key, err := jwtauth.LoadPrivateKey(cfg.Token.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("token-private-key"), err)
+	}
+	users, err := grpcclient.New(cfg.UserAddr, "user", cfg.TLS,
+		grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("user-addr"), err)
+	}
+	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext)
+
+	srv, err := grpcserver.Listen(cfg.GRPC.Addr, tlsConf,
+		grpcserver.WithLogger(log),
+		grpcserver.WithUnaryInterceptors(
+			security.UnaryServerInterceptor(cfg.GRPC.Policy),
+			ratelimit.UnaryServerInterceptor(limiter),
+		),
+	)
+	if err != nil {
+		_ = users.Close()
+		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
+	}
+	signer := jwtauth.NewSigner(key, cfg.Token.Issuer, cfg.Token.Audience, cfg.Token.AccessTTL)
+	authv1.RegisterAuthServiceServer(srv.GRPC(), NewServer(userv1.NewUserServiceClient(users), signer, NewRefreshStore(cfg.Token.RefreshTTL), srv.Serving))
+
+	adm, err := admin.Listen(cfg.AdminAddr, srv.Serving)
+	if err != nil {
+		srv.Close()
+		_ = users.Close()
+		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+	}
+	return &Service{log: log, cfg: cfg, admin: adm, grpc: srv, users: users}, nil
+}
+
+// GRPCAddr returns the address the gRPC server listens on.
+func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
+
+// AdminAddr returns the address the admin server listens on.
+func (s *Service) AdminAddr() string { return s.admin.Addr().String() }
+
+// Run serves until ctx ends, then drains in-flight RPCs within the shutdown
+// timeout. It returns nil after a clean shutdown.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.users.Close()
+	return lifecycle.Run(ctx, s.log, s.cfg.ShutdownTimeout, s.admin, s.grpc)
+}

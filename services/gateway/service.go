@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+
+	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/admin"
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/grpcclient"
+	"github.com/golden-stack/golden/observability/lifecycle"
+	"github.com/golden-stack/golden/observability/requestid"
+	"github.com/golden-stack/golden/observability/service"
+)
+
+// Config is the gateway's configuration.
+type Config struct {
+	service.Settings
+	HTTPAddr     string
+	AuthAddr     string
+	UserAddr     string
+	CallTimeout  time.Duration
+	MaxBodyBytes int64
+}
+
+// DefaultConfig returns the defaults of every setting.
+func DefaultConfig() Config {
+	return Config{
+		Settings:     service.Defaults("gateway", ":9100"),
+		HTTPAddr:     ":8080",
+		AuthAddr:     "localhost:9001",
+		UserAddr:     "localhost:9002",
+		CallTimeout:  5 * time.Second,
+		MaxBodyBytes: 1 << 20,
+	}
+}
+
+// RegisterFlags adds every setting to fs.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	c.Settings.RegisterFlags(fs)
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP/JSON API listen address")
+	fs.StringVar(&c.AuthAddr, "auth-addr", c.AuthAddr, "auth service address (gRPC target)")
+	fs.StringVar(&c.UserAddr, "user-addr", c.UserAddr, "user service address (gRPC target)")
+	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "deadline of each downstream gRPC call")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body in bytes")
+}
+
+// Validate checks every setting and names each bad one.
+func (c *Config) Validate() error {
+	var v config.Validator
+	c.Settings.Validate(&v)
+	v.Addr("http-addr", c.HTTPAddr)
+	v.Check(c.AuthAddr != "", "auth-addr", "must be set")
+	v.Check(c.UserAddr != "", "user-addr", "must be set")
+	v.Positive("call-timeout", c.CallTimeout)
+	v.Check(c.MaxBodyBytes >= 1024, "max-body-bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
+	return v.Err()
+}
+
+// Service is a running gateway process.
+type Service struct {
+	log   *logrus.Entry
+	cfg   Config
+	admin *admin.Server
+	http  *lifecycle.HTTPServer
+	conns []*grpc.ClientConn
+}
+
+// New validates cfg, binds the gateway's ports and wires the request path:
+// request ID -> route -> strict JSON decoding -> gRPC call with a deadline
+// over mTLS to auth or user -> gRPC status mapped to an HTTP status.
+func New(cfg Config) (s *Service, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log, err := cfg.Logger()
+	if err != nil {
+		return nil, err
+	}
+	s = &Service{log: log, cfg: cfg}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	authConn, err := grpcclient.New(cfg.AuthAddr, "auth", cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("auth-addr"), err)
+	}
+	s.conns = append(s.conns, authConn)
+	userConn, err := grpcclient.New(cfg.UserAddr, "user", cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("user-addr"), err)
+	}
+	s.conns = append(s.conns, userConn)
+
+	handler := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
+		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes))
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("http-addr"), err)
+	}
+	s.http = lifecycle.NewHTTPServer("http", lis, requestid.Middleware(handler))
+
+	s.admin, err = admin.Listen(cfg.AdminAddr, func() bool { return true })
+	if err != nil {
+		_ = lis.Close()
+		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+	}
+	return s, nil
+}
+
+// HTTPAddr returns the address the API listens on.
+func (s *Service) HTTPAddr() string { return s.http.Addr().String() }
+
+// AdminAddr returns the address the admin server listens on.
+func (s *Service) AdminAddr() string { return s.admin.Addr().String() }
+
+// Run serves until ctx ends, then finishes in-flight requests within the
+// shutdown timeout. It returns nil after a clean shutdown.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.close()
+	return lifecycle.Run(ctx, s.log, s.cfg.ShutdownTimeout, s.admin, s.http)
+}
+
+func (s *Service) close() {
+	var errs []error
+	for _, c := range s.conns {
+		errs = append(errs, c.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.WithError(err).Warn("closing client connections")
+	}
+}

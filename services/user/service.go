@@ -1,0 +1,147 @@
+package user
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/admin"
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/grpcserver"
+	"github.com/golden-stack/golden/observability/jwtauth"
+	rl "github.com/golden-stack/golden/observability/ratelimit"
+	"github.com/golden-stack/golden/observability/lifecycle"
+	"github.com/golden-stack/golden/observability/security"
+	"github.com/golden-stack/golden/observability/service"
+)
+
+// Config is the user service's configuration.
+type Config struct {
+	service.Settings
+	GRPC  grpcserver.Config
+	Token TokenConfig
+}
+
+// TokenConfig is how the user service verifies access tokens: with the
+// auth service's public key only.
+type TokenConfig struct {
+	PublicKey string
+	Issuer    string
+	Audience  string
+}
+
+// DefaultConfig returns the defaults of every setting.
+func DefaultConfig() Config {
+	return Config{
+		Settings: service.Defaults("user", ":9102"),
+		GRPC: grpcserver.Config{
+			Addr:      ":9002",
+			RateLimit: 200,
+			RateBurst: 400,
+			Policy: security.Policy{
+				"CreateUser":        {"gateway"},
+				"GetUser":           {"gateway"},
+				"ListUsers":         {"gateway"},
+				"DeleteUser":        {"gateway"},
+				"VerifyCredentials": {"auth"},
+				"HealthCheck":       {security.AnyIdentity},
+			},
+		},
+		Token: TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
+	}
+}
+
+// RegisterFlags adds every setting to fs.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	c.Settings.RegisterFlags(fs)
+	c.GRPC.RegisterFlags(fs)
+	fs.StringVar(&c.Token.PublicKey, "token-public-key", c.Token.PublicKey, "public key (PEM) that verifies access tokens")
+	fs.StringVar(&c.Token.Issuer, "token-issuer", c.Token.Issuer, "required issuer (iss) of access tokens")
+	fs.StringVar(&c.Token.Audience, "token-audience", c.Token.Audience, "required audience (aud) of access tokens")
+}
+
+// Validate checks every setting and names each bad one.
+func (c *Config) Validate() error {
+	var v config.Validator
+	c.Settings.Validate(&v)
+	c.GRPC.Validate(&v)
+	v.FileExists("token-public-key", c.Token.PublicKey)
+	v.Check(c.Token.Issuer != "", "token-issuer", "must be set")
+	v.Check(c.Token.Audience != "", "token-audience", "must be set")
+	return v.Err()
+}
+
+// publicMethods need no access token: sign-up, the auth service's
+// credential check (it holds no user token yet) and health.
+var publicMethods = []string{
+	userv1.UserService_CreateUser_FullMethodName,
+	userv1.UserService_VerifyCredentials_FullMethodName,
+	userv1.UserService_HealthCheck_FullMethodName,
+}
+
+// Service is a running user service process.
+type Service struct {
+	log   *logrus.Entry
+	cfg   Config
+	admin *admin.Server
+	grpc  *grpcserver.Server
+}
+
+// New validates cfg, binds the service's ports and wires the request path:
+// mTLS -> recovery -> request ID -> caller authorization -> per-caller rate
+// limit -> access token -> UserService -> store.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log, err := cfg.Logger()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := security.ServerConfig(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := jwtauth.LoadPublicKey(cfg.Token.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("token-public-key"), err)
+	}
+	verifier := jwtauth.NewVerifier(pub, cfg.Token.Issuer, cfg.Token.Audience)
+	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext)
+
+	srv, err := grpcserver.Listen(cfg.GRPC.Addr, tlsConf,
+		grpcserver.WithLogger(log),
+		grpcserver.WithUnaryInterceptors(
+			security.UnaryServerInterceptor(cfg.GRPC.Policy),
+			ratelimit.UnaryServerInterceptor(limiter),
+			jwtauth.UnaryServerInterceptor(verifier, jwtauth.WithPublicMethods(publicMethods...)),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
+	}
+	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(NewMemoryStore(), WithHealth(srv.Serving)))
+
+	adm, err := admin.Listen(cfg.AdminAddr, srv.Serving)
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+	}
+	return &Service{log: log, cfg: cfg, admin: adm, grpc: srv}, nil
+}
+
+// GRPCAddr returns the address the gRPC server listens on.
+func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
+
+// AdminAddr returns the address the admin server listens on.
+func (s *Service) AdminAddr() string { return s.admin.Addr().String() }
+
+// Run serves until ctx ends, then drains in-flight RPCs within the shutdown
+// timeout. It returns nil after a clean shutdown.
+func (s *Service) Run(ctx context.Context) error {
+	return lifecycle.Run(ctx, s.log, s.cfg.ShutdownTimeout, s.admin, s.grpc)
+}
