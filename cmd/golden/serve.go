@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -21,6 +23,13 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve SERVICE",
 		Short: "Run one service until SIGTERM; every flag can also be set as GOLDEN_<FLAG>",
+		// Without this cobra answers an unknown service with help and exit 0.
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("name the service to run: auth, user or gateway")
+			}
+			return fmt.Errorf("unknown service %q: choose auth, user or gateway", args[0])
+		},
 	}
 	authCfg, userCfg, gwCfg := auth.DefaultConfig(), user.DefaultConfig(), gateway.DefaultConfig()
 	cmd.AddCommand(

@@ -315,10 +315,14 @@ func TestLoadKeys(t *testing.T) {
 	ecPubDER, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
 
 	garbage := filepath.Join(t.TempDir(), "garbage")
-	os.WriteFile(garbage, []byte("hello"), 0o600)
+	if err := os.WriteFile(garbage, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	twoBlocks := filepath.Join(t.TempDir(), "two")
-	os.WriteFile(twoBlocks, append(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})...), 0o600)
+	block := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	if err := os.WriteFile(twoBlocks, append(block, block...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name string

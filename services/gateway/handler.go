@@ -6,13 +6,13 @@ package gateway
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -39,7 +39,7 @@ type Option func(*options)
 type options struct {
 	callTimeout  time.Duration
 	maxBodyBytes int64
-	logger       *slog.Logger
+	logger       logrus.FieldLogger
 }
 
 // WithCallTimeout sets the deadline of every downstream call:
@@ -65,8 +65,8 @@ func WithMaxBodyBytes(n int64) Option {
 // WithLogger sets the logger for failures whose detail the client does not
 // see (downstream 5xx). Log records carry the route, the request ID, the gRPC
 // code and the downstream message, never tokens, passwords or request bodies.
-// The default is slog.Default(); a nil l keeps it.
-func WithLogger(l *slog.Logger) Option {
+// The default is logrus.StandardLogger(); a nil l keeps it.
+func WithLogger(l logrus.FieldLogger) Option {
 	return func(o *options) {
 		if l != nil {
 			o.logger = l
@@ -165,11 +165,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-func (h *handler) logger() *slog.Logger {
+func (h *handler) logger() logrus.FieldLogger {
 	if h.opts.logger != nil {
 		return h.opts.logger
 	}
-	return slog.Default()
+	return logrus.StandardLogger()
 }
 
 // callContext returns the context of one downstream call.
@@ -234,23 +234,23 @@ func validBearerToken(t string) bool {
 func (h *handler) downstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	e, st := grpcError(err)
 	if e.status >= http.StatusInternalServerError {
-		h.logger().LogAttrs(r.Context(), slog.LevelError, "downstream call failed",
-			slog.String("route", r.Pattern),
-			slog.String("request_id", requestid.FromContext(r.Context())),
-			slog.String("grpc_code", st.Code().String()),
-			slog.String("grpc_message", st.Message()),
-			slog.Int("http_status", e.status),
-		)
+		h.logger().WithFields(logrus.Fields{
+			"route":        r.Pattern,
+			"request_id":   requestid.FromContext(r.Context()),
+			"grpc_code":    st.Code().String(),
+			"grpc_message": st.Message(),
+			"http_status":  e.status,
+		}).Error("downstream call failed")
 	}
 	writeError(w, r, e)
 }
 
 // emptyResponse answers a downstream reply that lacks what it must carry.
 func (h *handler) emptyResponse(w http.ResponseWriter, r *http.Request, what string) {
-	h.logger().LogAttrs(r.Context(), slog.LevelError, "downstream reply is missing "+what,
-		slog.String("route", r.Pattern),
-		slog.String("request_id", requestid.FromContext(r.Context())),
-	)
+	h.logger().WithFields(logrus.Fields{
+		"route":      r.Pattern,
+		"request_id": requestid.FromContext(r.Context()),
+	}).Error("downstream reply is missing " + what)
 	writeError(w, r, httpError(http.StatusInternalServerError, internalMessage))
 }
 

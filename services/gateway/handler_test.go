@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sirupsen/logrus"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -149,7 +149,7 @@ func newTestHandler(t *testing.T, auth *fakeAuth, users *fakeUsers, opts ...Opti
 		users = &fakeUsers{}
 	}
 	logs := &syncBuffer{}
-	opts = append([]Option{WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)
+	opts = append([]Option{WithLogger(jsonLogger(logs))}, opts...)
 	return requestid.Middleware(NewHandler(auth, users, opts...)), logs
 }
 
@@ -666,8 +666,13 @@ func TestSlowDownstreamTimesOut(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			users := &fakeUsers{getUser: func(ctx context.Context, _ *userv1.GetUserRequest) (*userv1.GetUserResponse, error) {
-				<-ctx.Done()
-				return nil, errOf(ctx)
+				select {
+				case <-ctx.Done():
+					return nil, errOf(ctx)
+				case <-time.After(5 * time.Second):
+					// Fail instead of hanging when no deadline is set.
+					return nil, status.Error(codes.Internal, "no deadline")
+				}
 			}}
 			h, _ := newTestHandler(t, nil, users, WithCallTimeout(50*time.Millisecond))
 			start := time.Now()
@@ -714,7 +719,7 @@ func TestPatternVisibleToMiddleware(t *testing.T) {
 			return nil, status.Error(codes.NotFound, "no such user")
 		},
 	}
-	inner := NewHandler(auth, users, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	inner := NewHandler(auth, users, WithLogger(jsonLogger(io.Discard)))
 	var pattern string
 	h := requestid.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inner.ServeHTTP(w, r)
@@ -896,4 +901,12 @@ func TestEmptyDownstreamReply(t *testing.T) {
 	if strings.Contains(logs.String(), testPassword) || strings.Contains(logs.String(), testToken) {
 		t.Error("secret logged")
 	}
+}
+
+// jsonLogger returns a logrus logger writing JSON lines to w.
+func jsonLogger(w io.Writer) logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(w)
+	l.SetFormatter(&logrus.JSONFormatter{})
+	return l
 }

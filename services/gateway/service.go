@@ -75,7 +75,7 @@ type Service struct {
 }
 
 // New validates cfg, binds the gateway's ports and wires the request path:
-// request ID -> route -> strict JSON decoding -> gRPC call with a deadline
+// request ID -> panic recovery -> route -> strict JSON decoding -> gRPC call with a deadline
 // over mTLS to auth or user -> gRPC status mapped to an HTTP status.
 func New(cfg Config) (s *Service, err error) {
 	if err := cfg.Validate(); err != nil {
@@ -103,12 +103,12 @@ func New(cfg Config) (s *Service, err error) {
 	s.conns = append(s.conns, userConn)
 
 	handler := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
-		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes))
+		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(log))
 	lis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("http-addr"), err)
 	}
-	s.http = lifecycle.NewHTTPServer("http", lis, requestid.Middleware(handler))
+	s.http = lifecycle.NewHTTPServer("http", lis, requestid.Middleware(recoverPanics(log, handler)))
 
 	s.admin, err = admin.Listen(cfg.AdminAddr, func() bool { return true })
 	if err != nil {

@@ -7,14 +7,15 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/bcrypt"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"github.com/golden-stack/golden/observability/admin"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
-	rl "github.com/golden-stack/golden/observability/ratelimit"
 	"github.com/golden-stack/golden/observability/lifecycle"
+	rl "github.com/golden-stack/golden/observability/ratelimit"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/service"
 )
@@ -24,6 +25,8 @@ type Config struct {
 	service.Settings
 	GRPC  grpcserver.Config
 	Token TokenConfig
+	// BcryptCost is the work factor of password hashes.
+	BcryptCost int
 }
 
 // TokenConfig is how the user service verifies access tokens: with the
@@ -51,7 +54,8 @@ func DefaultConfig() Config {
 				"HealthCheck":       {security.AnyIdentity},
 			},
 		},
-		Token: TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
+		Token:      TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
+		BcryptCost: bcrypt.DefaultCost,
 	}
 }
 
@@ -62,6 +66,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Token.PublicKey, "token-public-key", c.Token.PublicKey, "public key (PEM) that verifies access tokens")
 	fs.StringVar(&c.Token.Issuer, "token-issuer", c.Token.Issuer, "required issuer (iss) of access tokens")
 	fs.StringVar(&c.Token.Audience, "token-audience", c.Token.Audience, "required audience (aud) of access tokens")
+	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt work factor of password hashes (4-31; each step doubles the cost)")
 }
 
 // Validate checks every setting and names each bad one.
@@ -72,16 +77,17 @@ func (c *Config) Validate() error {
 	v.FileExists("token-public-key", c.Token.PublicKey)
 	v.Check(c.Token.Issuer != "", "token-issuer", "must be set")
 	v.Check(c.Token.Audience != "", "token-audience", "must be set")
+	v.Check(c.BcryptCost >= bcrypt.MinCost && c.BcryptCost <= bcrypt.MaxCost, "bcrypt-cost", "must be between %d and %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.BcryptCost)
 	return v.Err()
 }
 
 // publicMethods need no access token: sign-up, the auth service's
 // credential check (it holds no user token yet) and health.
-var publicMethods = []string{
+var publicMethods = append([]string{
 	userv1.UserService_CreateUser_FullMethodName,
 	userv1.UserService_VerifyCredentials_FullMethodName,
 	userv1.UserService_HealthCheck_FullMethodName,
-}
+}, security.PublicMethods...)
 
 // Service is a running user service process.
 type Service struct {
@@ -124,7 +130,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
 	}
-	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(NewMemoryStore(), WithHealth(srv.Serving)))
+	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(NewMemoryStore(), WithHealth(srv.Serving), WithBcryptCost(cfg.BcryptCost)))
 
 	adm, err := admin.Listen(cfg.AdminAddr, srv.Serving)
 	if err != nil {
