@@ -7,14 +7,24 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test test-short vet fmt-check generate clean
+.PHONY: build test test-short vet fmt-check backends check-configs generate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
 
-## test: vet, formatting, and every test with the race detector.
-test: vet fmt-check
-	$(GO) test -race -count=1 ./...
+## test: vet, formatting, backend configs, and every test with the race
+## detector against real backends (built once into a cache by `backends`).
+test: vet fmt-check backends check-configs
+	GOLDEN_REQUIRE_BACKENDS=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+## backends: build Consul, Prometheus, Alertmanager, Jaeger and docker compose
+## from the Go module proxy into ~/.cache/golden/backends (first run only).
+backends:
+	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose >/dev/null
+
+## check-configs: promtool and amtool checks and tests of prometheus/ and alertmanager/.
+check-configs: backends
+	scripts/check-configs.sh
 
 ## test-short: the unit tests only, in seconds, without backends.
 test-short:

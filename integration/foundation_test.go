@@ -410,7 +410,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	certs := newCerts(t)
 	cfg := userConfig(certs)
-	cfg.BcryptCost = 11
+	cfg.BcryptCost = 10
+	cfg.ShutdownTimeout = time.Minute // a bound for a loaded machine, not a speed assertion
 	svc, err := user.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -423,7 +424,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if _, err := users.HealthCheck(context.Background(), &userv1.HealthCheckRequest{}); err != nil {
 		t.Fatal(err) // connection up before the burst
 	}
-	const n = 8
+	const n = 6
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
@@ -433,7 +434,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 			errs <- err
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // all n are in the handler: 8 hashes at cost 11 take over a second on 2 cores
+	time.Sleep(300 * time.Millisecond) // all n are in the handler: 6 hashes at cost 10 under -race take seconds on 2 cores
 	stop()
 	failed := 0
 	for range n {
@@ -447,7 +448,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run after SIGTERM: %v", err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("service did not stop")
 	}
 	t.Logf("%d in-flight requests, %d failed", n, failed)

@@ -86,7 +86,7 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 	settings := func(name, adminAddr string) service.Settings {
 		s := service.Defaults(name, adminAddr)
 		s.TLS = security.DefaultFiles(certs, name)
-		s.LogLevel, s.LogFormat = o.logLevel, o.logFormat
+		s.Logging.Level, s.Logging.Format = o.logLevel, o.logFormat
 		return s
 	}
 

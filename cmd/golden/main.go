@@ -3,10 +3,13 @@
 //	golden serve auth|user|gateway   run one service
 //	golden all                       run all three on loopback, for a first look
 //	golden certs ...                 the two-level certificate system
+//	golden graylog setup             create the GELF inputs in Graylog
+//	golden lookup REQUEST-ID         one request's logs and spans, in time order
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,7 +24,14 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "golden:", err)
-		os.Exit(1)
+		code := 1
+		// Commands whose exit status means something (lookup: found, not
+		// found, backend error) say so through their error.
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+		}
+		os.Exit(code)
 	}
 }
 
@@ -32,6 +42,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd())
+	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd())
 	return root
 }

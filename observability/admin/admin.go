@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 
+	"golang.org/x/net/trace"
+
 	"github.com/golden-stack/golden/observability/lifecycle"
 )
 
@@ -16,13 +18,18 @@ type Server struct {
 	mux *http.ServeMux
 }
 
-// Listen binds addr and serves /livez (the process is up) and /readyz (ready
-// reports whether the service should receive traffic).
+// Listen binds addr and returns New on it.
 func Listen(addr string, ready func() bool) (*Server, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	return New(lis, ready), nil
+}
+
+// New returns the admin server on lis, serving /livez (the process is up)
+// and /readyz (ready reports whether the service should receive traffic).
+func New(lis net.Listener, ready func() bool) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -34,8 +41,17 @@ func Listen(addr string, ready func() bool) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return &Server{HTTPServer: lifecycle.NewHTTPServer("admin", lis, mux), mux: mux}, nil
+	return &Server{HTTPServer: lifecycle.NewHTTPServer("admin", lis, mux), mux: mux}
 }
 
 // Handle mounts h on the admin port, e.g. the metrics handler on /metrics.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// EnableDebugPages mounts golang.org/x/net/trace's /debug/requests (recent
+// requests per method, with latency buckets) and /debug/events. The pages
+// show request details, so x/net/trace answers them only to loopback clients
+// (trace.AuthRequest), whatever address the admin port binds.
+func (s *Server) EnableDebugPages() {
+	s.mux.HandleFunc("GET /debug/requests", trace.Traces)
+	s.mux.HandleFunc("GET /debug/events", trace.Events)
+}

@@ -1,7 +1,13 @@
 // Package grpcserver builds the gRPC server every golden service runs: mutual
 // TLS, the standard grpc.health.v1 service, and an interceptor chain that
-// always starts with panic recovery and the request ID, so that every later
-// interceptor and handler can rely on both.
+// always starts with the request ID and panic recovery, so that every later
+// interceptor and handler can rely on both:
+//
+//	request ID -> observers (metrics, access log, ...) -> recovery -> the rest
+//
+// Observers sit outside recovery so that a panic reaches them as the
+// codes.Internal it becomes, and outside authorization and rate limiting so
+// that they see those refusals too.
 package grpcserver
 
 import (
@@ -15,6 +21,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
+	channelz "google.golang.org/grpc/channelz/service"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -34,14 +41,28 @@ type Server struct {
 }
 
 type options struct {
-	unary  []grpc.UnaryServerInterceptor
-	stream []grpc.StreamServerInterceptor
-	extra  []grpc.ServerOption
-	log    logrus.FieldLogger
+	debug           bool
+	observersUnary  []grpc.UnaryServerInterceptor
+	observersStream []grpc.StreamServerInterceptor
+	unary           []grpc.UnaryServerInterceptor
+	stream          []grpc.StreamServerInterceptor
+	extra           []grpc.ServerOption
+	log             logrus.FieldLogger
 }
 
 // Option configures a Server.
 type Option func(*options)
+
+// WithUnaryObservers adds interceptors that watch every call, in the order
+// given, right after the request ID and before panic recovery.
+func WithUnaryObservers(i ...grpc.UnaryServerInterceptor) Option {
+	return func(o *options) { o.observersUnary = append(o.observersUnary, i...) }
+}
+
+// WithStreamObservers is the streaming twin of WithUnaryObservers.
+func WithStreamObservers(i ...grpc.StreamServerInterceptor) Option {
+	return func(o *options) { o.observersStream = append(o.observersStream, i...) }
+}
 
 // WithUnaryInterceptors appends interceptors after recovery and request ID,
 // in the order given: the first one given sees the request first.
@@ -58,6 +79,14 @@ func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.extra = append(o.extra, opts...) }
 }
+
+// WithDebugPages turns on grpc-go's request tracing, shown on the admin
+// port's /debug/requests page, and registers the channelz service so that
+// tools like grpcdebug can inspect channels and sockets. Channelz is an
+// ordinary method on this mTLS port: the authorization policy decides who may
+// call it ("grpc.channelz.v1.Channelz/*"). The tracing switch is
+// process-wide.
+func WithDebugPages() Option { return func(o *options) { o.debug = true } }
 
 // WithLogger sets the logger for panics and lifecycle events.
 func WithLogger(l logrus.FieldLogger) Option { return func(o *options) { o.log = l } }
@@ -80,14 +109,12 @@ func Listen(addr string, tlsConf *tls.Config, opts ...Option) (*Server, error) {
 			Error("recovered from panic in RPC handler")
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := append([]grpc.UnaryServerInterceptor{
-		recovery.UnaryServerInterceptor(onPanic),
-		requestid.UnaryServerInterceptor(),
-	}, o.unary...)
-	stream := append([]grpc.StreamServerInterceptor{
-		recovery.StreamServerInterceptor(onPanic),
-		requestid.StreamServerInterceptor(),
-	}, o.stream...)
+	unary := append([]grpc.UnaryServerInterceptor{requestid.UnaryServerInterceptor()}, o.observersUnary...)
+	unary = append(unary, recovery.UnaryServerInterceptor(onPanic))
+	unary = append(unary, o.unary...)
+	stream := append([]grpc.StreamServerInterceptor{requestid.StreamServerInterceptor()}, o.observersStream...)
+	stream = append(stream, recovery.StreamServerInterceptor(onPanic))
+	stream = append(stream, o.stream...)
 
 	srvOpts := append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(tlsConf)),
@@ -100,6 +127,9 @@ func Listen(addr string, tlsConf *tls.Config, opts ...Option) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
 	}, o.extra...)
 
+	if o.debug {
+		grpc.EnableTracing = true
+	}
 	s := &Server{
 		grpc:   grpc.NewServer(srvOpts...),
 		health: health.NewServer(),
@@ -109,6 +139,9 @@ func Listen(addr string, tlsConf *tls.Config, opts ...Option) (*Server, error) {
 	// NOT_SERVING until Serve: a probe during start-up must not pass.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if o.debug {
+		channelz.RegisterChannelzServiceToServer(s.grpc)
+	}
 	return s, nil
 }
 
@@ -137,11 +170,16 @@ func (s *Server) Serve() error {
 	return s.grpc.Serve(s.lis)
 }
 
+// SetNotServing reports NOT_SERVING for every service from now on, so health
+// checks take the instance out of rotation before it stops accepting. It is
+// the first step of Shutdown, and may be called earlier.
+func (s *Server) SetNotServing() { s.health.Shutdown() }
+
 // Shutdown reports NOT_SERVING, so health checks take the instance out of
 // rotation, then stops accepting and waits for in-flight RPCs; RPCs still
 // running when ctx ends are cancelled.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.health.Shutdown()
+	s.SetNotServing()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

@@ -123,3 +123,11 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// Close stops a server at once; for one that never served, it releases the
+// listener.
+func (s *HTTPServer) Close() error {
+	err := s.srv.Close()
+	_ = s.lis.Close()
+	return err
+}

@@ -12,13 +12,22 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// AnyIdentity in a Policy allows every caller with a verified certificate.
-const AnyIdentity = "*"
+const (
+	// AnyIdentity in a Policy allows every caller with a verified certificate.
+	AnyIdentity = "*"
+	// OperatorIdentity is the identity of a person's certificate
+	// ("golden certs issue --name admin"), allowed the debug methods.
+	OperatorIdentity = "admin"
+	// ChannelzMethods names every method of the channelz debug service
+	// (served with --debug-pages) in a Policy.
+	ChannelzMethods = "grpc.channelz.v1.Channelz/*"
+)
 
 // Policy maps a method name to the identities allowed to call it. A method is
-// named either by its short name ("GetUser") or its full gRPC name
-// ("/golden.user.v1.UserService/GetUser"); a method missing from the policy is
-// denied to everyone.
+// named by its short name ("GetUser"), its full gRPC name
+// ("/golden.user.v1.UserService/GetUser"), or all methods of a service at once
+// ("grpc.channelz.v1.Channelz/*"); a method missing from the policy is denied
+// to everyone.
 type Policy map[string][]string
 
 // ParsePolicy reads the flag and environment form of a Policy:
@@ -76,13 +85,17 @@ func (p *Policy) Set(s string) error {
 // Type implements pflag.Value.
 func (p *Policy) Type() string { return "policy" }
 
-// Allows reports whether identity may call fullMethod.
+// Allows reports whether identity may call fullMethod. The most specific
+// entry decides: the full method name, then the short name, then the
+// service's wildcard "pkg.Service/*".
 func (p Policy) Allows(fullMethod, identity string) bool {
-	ids, ok := p[fullMethod]
-	if !ok {
-		ids = p[fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]]
+	service, method, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	for _, key := range []string{fullMethod, method, service + "/*"} {
+		if ids, ok := p[key]; ok {
+			return slices.Contains(ids, identity) || slices.Contains(ids, AnyIdentity)
+		}
 	}
-	return slices.Contains(ids, identity) || slices.Contains(ids, AnyIdentity)
+	return false
 }
 
 // PublicMethods are callable without a client certificate: the standard

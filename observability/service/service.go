@@ -1,29 +1,35 @@
-// Package service holds the settings every golden service process shares
-// (admin port, TLS identity, shutdown deadline, logging) and builds its
-// logger from them.
+// Package service sets up what every golden service process shares before
+// its own parts: settings (admin port, TLS identity, shutdown deadline,
+// logging, tracing, discovery), the logger, the metrics registry, the tracer
+// provider and the admin server, and it runs and stops them in order around
+// the service's own servers.
 package service
 
 import (
-	"fmt"
-	"os"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 
 	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/discovery"
+	"github.com/golden-stack/golden/observability/logging"
 	"github.com/golden-stack/golden/observability/security"
+	"github.com/golden-stack/golden/observability/tracing"
 )
 
 // Settings are the settings every service has.
 type Settings struct {
 	// Name is the service name; it is not a flag.
-	Name            string
+	Name string
+	// Version is the build version; it is not a flag ("" = from the binary).
+	Version         string
 	AdminAddr       string
 	TLS             security.Files
 	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
+	DebugPages      bool
+	Logging         logging.Config
+	Tracing         tracing.Config
+	Discovery       discovery.Config
 }
 
 // Defaults returns the default settings of the service name with its admin
@@ -34,18 +40,21 @@ func Defaults(name, adminAddr string) Settings {
 		AdminAddr:       adminAddr,
 		TLS:             security.DefaultFiles("certs", name),
 		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "json",
+		Logging:         logging.DefaultConfig(),
+		Tracing:         tracing.DefaultConfig(),
+		Discovery:       discovery.DefaultConfig(),
 	}
 }
 
 // RegisterFlags adds the shared flags to fs.
 func (s *Settings) RegisterFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&s.AdminAddr, "admin-addr", s.AdminAddr, "admin HTTP address (/livez, /readyz)")
+	fs.StringVar(&s.AdminAddr, "admin-addr", s.AdminAddr, "admin HTTP address (/livez, /readyz, /metrics)")
 	s.TLS.RegisterFlags(fs)
-	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long in-flight requests may take to finish after SIGTERM")
-	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: trace, debug, info, warn, error")
-	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format on stdout: json or text")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long in-flight requests may take to finish after SIGTERM (includes --consul-drain-wait)")
+	fs.BoolVar(&s.DebugPages, "debug-pages", s.DebugPages, "serve /debug/requests and /debug/events on the admin port (to loopback clients only) and the channelz gRPC service")
+	s.Logging.RegisterFlags(fs)
+	s.Tracing.RegisterFlags(fs)
+	s.Discovery.RegisterFlags(fs)
 }
 
 // Validate checks the shared settings.
@@ -53,25 +62,10 @@ func (s *Settings) Validate(v *config.Validator) {
 	v.Addr("admin-addr", s.AdminAddr)
 	s.TLS.Validate(v)
 	v.Positive("shutdown-timeout", s.ShutdownTimeout)
-	_, err := logrus.ParseLevel(s.LogLevel)
-	v.Check(err == nil && s.LogLevel != "panic" && s.LogLevel != "fatal", "log-level", "%q is not one of trace, debug, info, warn, error", s.LogLevel)
-	v.Check(s.LogFormat == "json" || s.LogFormat == "text", "log-format", "%q is not json or text", s.LogFormat)
-}
-
-// Logger returns the service's logger, writing to stdout with every entry
-// carrying the service name. Call it after Validate.
-func (s *Settings) Logger() (*logrus.Entry, error) {
-	lvl, err := logrus.ParseLevel(s.LogLevel)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("log-level"), err)
+	s.Logging.Validate(v)
+	s.Tracing.Validate(v)
+	s.Discovery.Validate(v)
+	if s.Discovery.Enabled() {
+		v.Check(s.ShutdownTimeout > s.Discovery.DrainWait, "shutdown-timeout", "(%s) must be longer than --consul-drain-wait (%s), or nothing is left for draining requests", s.ShutdownTimeout, s.Discovery.DrainWait)
 	}
-	l := logrus.New()
-	l.SetOutput(os.Stdout)
-	l.SetLevel(lvl)
-	if s.LogFormat == "text" {
-		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	} else {
-		l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
-	}
-	return l.WithField("service", s.Name), nil
 }

@@ -3,19 +3,18 @@ package auth
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/timeout"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
-	"github.com/golden-stack/golden/observability/admin"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/grpcclient"
+	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
 	"github.com/golden-stack/golden/observability/lifecycle"
@@ -53,10 +52,11 @@ func DefaultConfig() Config {
 			RateLimit: 200,
 			RateBurst: 400,
 			Policy: security.Policy{
-				"Login":       {"gateway"},
-				"Refresh":     {"gateway"},
-				"Logout":      {"gateway"},
-				"HealthCheck": {security.AnyIdentity},
+				"Login":                  {"gateway"},
+				"Refresh":                {"gateway"},
+				"Logout":                 {"gateway"},
+				"HealthCheck":            {security.AnyIdentity},
+				security.ChannelzMethods: {security.OperatorIdentity},
 			},
 		},
 		UserAddr:    "localhost:9002",
@@ -102,22 +102,18 @@ func (c *Config) Validate() error {
 
 // Service is a running auth service process.
 type Service struct {
-	log   *logrus.Entry
-	cfg   Config
-	admin *admin.Server
+	kit   *service.Kit
 	grpc  *grpcserver.Server
+	reg   lifecycle.Component
 	users *grpc.ClientConn
 }
 
 // New validates cfg, binds the service's ports and wires the request path:
-// mTLS -> recovery -> request ID -> caller authorization -> per-caller rate
-// limit -> AuthService -> user service (credentials) and token signer.
-func New(cfg Config) (*Service, error) {
+// mTLS -> [span, request ID, metrics, access log] -> recovery -> caller
+// authorization -> per-caller rate limit -> AuthService -> user service
+// (credentials, over mTLS with a deadline) and token signer.
+func New(cfg Config) (s *Service, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	log, err := cfg.Logger()
-	if err != nil {
 		return nil, err
 	}
 	tlsConf, err := security.ServerConfig(cfg.TLS)
@@ -128,45 +124,58 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("token-private-key"), err)
 	}
-	users, err := grpcclient.New(cfg.UserAddr, "user", cfg.TLS,
-		grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout)))
+	kit, err := service.Start(cfg.Settings)
 	if err != nil {
+		return nil, err
+	}
+	s = &Service{kit: kit}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.users, err = kit.Dial("user", cfg.UserAddr, grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout))); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("user-addr"), err)
 	}
-	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext)
+	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext, rl.WithRejectHook(kit.RateLimitRejected))
 
-	srv, err := grpcserver.Listen(cfg.GRPC.Addr, tlsConf,
-		grpcserver.WithLogger(log),
-		grpcserver.WithUnaryInterceptors(
-			security.UnaryServerInterceptor(cfg.GRPC.Policy),
-			ratelimit.UnaryServerInterceptor(limiter),
-		),
-	)
-	if err != nil {
-		_ = users.Close()
-		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
+	if s.grpc, err = kit.ListenGRPC(cfg.GRPC.Addr, tlsConf, grpcserver.WithUnaryInterceptors(
+		security.UnaryServerInterceptor(cfg.GRPC.Policy),
+		ratelimit.UnaryServerInterceptor(limiter),
+	)); err != nil {
+		return nil, err
 	}
 	signer := jwtauth.NewSigner(key, cfg.Token.Issuer, cfg.Token.Audience, cfg.Token.AccessTTL)
-	authv1.RegisterAuthServiceServer(srv.GRPC(), NewServer(userv1.NewUserServiceClient(users), signer, NewRefreshStore(cfg.Token.RefreshTTL), srv.Serving))
+	authv1.RegisterAuthServiceServer(s.grpc.GRPC(), NewServer(userv1.NewUserServiceClient(s.users), signer, NewRefreshStore(cfg.Token.RefreshTTL), s.grpc.Serving))
+	kit.SetReady(s.grpc.Serving)
 
-	adm, err := admin.Listen(cfg.AdminAddr, srv.Serving)
-	if err != nil {
-		srv.Close()
-		_ = users.Close()
-		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+	if s.reg, err = kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing); err != nil {
+		return nil, err
 	}
-	return &Service{log: log, cfg: cfg, admin: adm, grpc: srv, users: users}, nil
+	return s, nil
 }
 
 // GRPCAddr returns the address the gRPC server listens on.
 func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
 
 // AdminAddr returns the address the admin server listens on.
-func (s *Service) AdminAddr() string { return s.admin.Addr().String() }
+func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 
-// Run serves until ctx ends, then drains in-flight RPCs within the shutdown
-// timeout. It returns nil after a clean shutdown.
+// Run serves until ctx ends, then deregisters, drains in-flight RPCs within
+// the shutdown timeout and flushes spans and logs. It returns nil after a
+// clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.users.Close()
-	return lifecycle.Run(ctx, s.log, s.cfg.ShutdownTimeout, s.admin, s.grpc)
+	return s.kit.Run(ctx, s.grpc, s.reg)
+}
+
+// close releases what New acquired when New fails.
+func (s *Service) close() {
+	if s.grpc != nil {
+		s.grpc.Close()
+	}
+	if s.users != nil {
+		_ = s.users.Close()
+	}
+	s.kit.Close()
 }

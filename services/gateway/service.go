@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
-	"github.com/golden-stack/golden/observability/admin"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/grpcclient"
+	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/lifecycle"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/service"
@@ -67,53 +66,63 @@ func (c *Config) Validate() error {
 
 // Service is a running gateway process.
 type Service struct {
-	log   *logrus.Entry
-	cfg   Config
-	admin *admin.Server
+	kit   *service.Kit
 	http  *lifecycle.HTTPServer
+	reg   lifecycle.Component
 	conns []*grpc.ClientConn
 }
 
 // New validates cfg, binds the gateway's ports and wires the request path:
-// request ID -> panic recovery -> route -> strict JSON decoding -> gRPC call with a deadline
-// over mTLS to auth or user -> gRPC status mapped to an HTTP status.
+// request ID -> span -> metrics by route -> access log -> panic recovery ->
+// route -> strict JSON decoding -> gRPC call with a deadline over mTLS to
+// auth or user (found through Consul, or at static addresses) -> gRPC status
+// mapped to an HTTP status.
 func New(cfg Config) (s *Service, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log, err := cfg.Logger()
+	kit, err := service.Start(cfg.Settings)
 	if err != nil {
 		return nil, err
 	}
-	s = &Service{log: log, cfg: cfg}
+	s = &Service{kit: kit}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	authConn, err := grpcclient.New(cfg.AuthAddr, "auth", cfg.TLS)
+	authConn, err := kit.Dial("auth", cfg.AuthAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("auth-addr"), err)
 	}
 	s.conns = append(s.conns, authConn)
-	userConn, err := grpcclient.New(cfg.UserAddr, "user", cfg.TLS)
+	userConn, err := kit.Dial("user", cfg.UserAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("user-addr"), err)
 	}
 	s.conns = append(s.conns, userConn)
 
-	handler := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
-		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(log))
+	api := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
+		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(kit.Log))
+	observed, err := kit.HTTPMiddleware(recoverPanics(kit.Log, api))
+	if err != nil {
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("http-addr"), err)
 	}
-	s.http = lifecycle.NewHTTPServer("http", lis, requestid.Middleware(recoverPanics(log, handler)))
+	s.http = lifecycle.NewHTTPServer("http", lis, requestid.Middleware(observed))
 
-	s.admin, err = admin.Listen(cfg.AdminAddr, func() bool { return true })
-	if err != nil {
+	var draining atomic.Bool
+	kit.SetReady(func() bool { return !draining.Load() })
+	if s.reg, err = kit.Register(discovery.Instance{
+		Name:      cfg.Name,
+		Port:      lis.Addr().(*net.TCPAddr).Port,
+		HTTPCheck: &discovery.HTTPCheck{Port: kit.AdminPort()},
+	}, func() { draining.Store(true) }); err != nil {
 		_ = lis.Close()
-		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+		return nil, err
 	}
 	return s, nil
 }
@@ -122,21 +131,27 @@ func New(cfg Config) (s *Service, err error) {
 func (s *Service) HTTPAddr() string { return s.http.Addr().String() }
 
 // AdminAddr returns the address the admin server listens on.
-func (s *Service) AdminAddr() string { return s.admin.Addr().String() }
+func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 
-// Run serves until ctx ends, then finishes in-flight requests within the
-// shutdown timeout. It returns nil after a clean shutdown.
+// Run serves until ctx ends, then deregisters, finishes in-flight requests
+// within the shutdown timeout and flushes spans and logs. It returns nil
+// after a clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.close()
-	return lifecycle.Run(ctx, s.log, s.cfg.ShutdownTimeout, s.admin, s.http)
+	defer s.closeConns()
+	return s.kit.Run(ctx, s.http, s.reg)
 }
 
 func (s *Service) close() {
+	s.closeConns()
+	s.kit.Close()
+}
+
+func (s *Service) closeConns() {
 	var errs []error
 	for _, c := range s.conns {
 		errs = append(errs, c.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
-		s.log.WithError(err).Warn("closing client connections")
+		s.kit.Log.WithError(err).Warn("closing client connections")
 	}
 }

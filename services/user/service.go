@@ -3,15 +3,15 @@ package user
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/bcrypt"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
-	"github.com/golden-stack/golden/observability/admin"
 	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
 	"github.com/golden-stack/golden/observability/lifecycle"
@@ -46,12 +46,13 @@ func DefaultConfig() Config {
 			RateLimit: 200,
 			RateBurst: 400,
 			Policy: security.Policy{
-				"CreateUser":        {"gateway"},
-				"GetUser":           {"gateway"},
-				"ListUsers":         {"gateway"},
-				"DeleteUser":        {"gateway"},
-				"VerifyCredentials": {"auth"},
-				"HealthCheck":       {security.AnyIdentity},
+				"CreateUser":             {"gateway"},
+				"GetUser":                {"gateway"},
+				"ListUsers":              {"gateway"},
+				"DeleteUser":             {"gateway"},
+				"VerifyCredentials":      {"auth"},
+				"HealthCheck":            {security.AnyIdentity},
+				security.ChannelzMethods: {security.OperatorIdentity},
 			},
 		},
 		Token:      TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
@@ -91,21 +92,17 @@ var publicMethods = append([]string{
 
 // Service is a running user service process.
 type Service struct {
-	log   *logrus.Entry
-	cfg   Config
-	admin *admin.Server
-	grpc  *grpcserver.Server
+	kit  *service.Kit
+	grpc *grpcserver.Server
+	reg  lifecycle.Component
 }
 
 // New validates cfg, binds the service's ports and wires the request path:
-// mTLS -> recovery -> request ID -> caller authorization -> per-caller rate
-// limit -> access token -> UserService -> store.
-func New(cfg Config) (*Service, error) {
+// mTLS -> [span, request ID, metrics, access log] -> recovery -> caller
+// authorization -> per-caller rate limit -> access token -> UserService ->
+// store (traced).
+func New(cfg Config) (s *Service, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	log, err := cfg.Logger()
-	if err != nil {
 		return nil, err
 	}
 	tlsConf, err := security.ServerConfig(cfg.TLS)
@@ -116,38 +113,47 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("token-public-key"), err)
 	}
-	verifier := jwtauth.NewVerifier(pub, cfg.Token.Issuer, cfg.Token.Audience)
-	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext)
-
-	srv, err := grpcserver.Listen(cfg.GRPC.Addr, tlsConf,
-		grpcserver.WithLogger(log),
-		grpcserver.WithUnaryInterceptors(
-			security.UnaryServerInterceptor(cfg.GRPC.Policy),
-			ratelimit.UnaryServerInterceptor(limiter),
-			jwtauth.UnaryServerInterceptor(verifier, jwtauth.WithPublicMethods(publicMethods...)),
-		),
-	)
+	kit, err := service.Start(cfg.Settings)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
+		return nil, err
 	}
-	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(NewMemoryStore(), WithHealth(srv.Serving), WithBcryptCost(cfg.BcryptCost)))
+	defer func() {
+		if err != nil {
+			kit.Close()
+		}
+	}()
+	verifier := jwtauth.NewVerifier(pub, cfg.Token.Issuer, cfg.Token.Audience)
+	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext, rl.WithRejectHook(kit.RateLimitRejected))
 
-	adm, err := admin.Listen(cfg.AdminAddr, srv.Serving)
+	srv, err := kit.ListenGRPC(cfg.GRPC.Addr, tlsConf, grpcserver.WithUnaryInterceptors(
+		security.UnaryServerInterceptor(cfg.GRPC.Policy),
+		ratelimit.UnaryServerInterceptor(limiter),
+		jwtauth.UnaryServerInterceptor(verifier, jwtauth.WithPublicMethods(publicMethods...)),
+	))
+	if err != nil {
+		return nil, err
+	}
+	store := NewTracedStore(NewMemoryStore(), kit.Tracing.TracerProvider())
+	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(store, WithHealth(srv.Serving), WithBcryptCost(cfg.BcryptCost)))
+	kit.SetReady(srv.Serving)
+
+	reg, err := kit.Register(discovery.Instance{Name: cfg.Name, Port: srv.Addr().(*net.TCPAddr).Port}, srv.SetNotServing)
 	if err != nil {
 		srv.Close()
-		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+		return nil, err
 	}
-	return &Service{log: log, cfg: cfg, admin: adm, grpc: srv}, nil
+	return &Service{kit: kit, grpc: srv, reg: reg}, nil
 }
 
 // GRPCAddr returns the address the gRPC server listens on.
 func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
 
 // AdminAddr returns the address the admin server listens on.
-func (s *Service) AdminAddr() string { return s.admin.Addr().String() }
+func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 
-// Run serves until ctx ends, then drains in-flight RPCs within the shutdown
-// timeout. It returns nil after a clean shutdown.
+// Run serves until ctx ends, then deregisters, drains in-flight RPCs within
+// the shutdown timeout and flushes spans and logs. It returns nil after a
+// clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
-	return lifecycle.Run(ctx, s.log, s.cfg.ShutdownTimeout, s.admin, s.grpc)
+	return s.kit.Run(ctx, s.grpc, s.reg)
 }

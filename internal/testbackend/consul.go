@@ -1,0 +1,122 @@
+package testbackend
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// consulStartTimeout bounds how long a dev agent may take to elect itself
+// leader (about 3s here).
+const consulStartTimeout = 30 * time.Second
+
+// Consul is a Consul dev agent (in-memory state, HTTP API only, no DNS or
+// gRPC ports) on loopback ports chosen once, so that it can be started
+// late or restarted where clients expect it.
+type Consul struct {
+	// HTTPAddr is the host:port of the agent's HTTP API.
+	HTTPAddr string
+	bin      string
+	args     []string
+	proc     *Process
+}
+
+// NewConsul picks free loopback ports for a dev agent without starting it,
+// for tests of what happens while Consul is not there yet. It skips the test
+// when Consul is not installed.
+func NewConsul(t testing.TB) *Consul {
+	t.Helper()
+	bin := Binary(t, "consul")
+	ports := freePorts(t, 4)
+	c := &Consul{HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), bin: bin}
+	c.args = []string{
+		"agent", "-dev", "-client", "127.0.0.1", "-bind", "127.0.0.1",
+		"-http-port", strconv.Itoa(ports[0]),
+		"-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1",
+		"-serf-lan-port", strconv.Itoa(ports[1]),
+		"-serf-wan-port", strconv.Itoa(ports[2]),
+		"-server-port", strconv.Itoa(ports[3]),
+		"-log-level", "info",
+	}
+	return c
+}
+
+// StartConsul starts a dev agent on free loopback ports, waits until it has
+// elected itself leader, and returns its HTTP address. It stops when the
+// test ends.
+func StartConsul(t testing.TB) (httpAddr string, p *Process) {
+	t.Helper()
+	c := NewConsul(t)
+	c.Start(t)
+	return c.HTTPAddr, c.proc
+}
+
+// Start starts the agent and waits until it has a leader. A fresh agent
+// knows no services: -dev keeps its state in memory.
+func (c *Consul) Start(t testing.TB) {
+	t.Helper()
+	if c.proc != nil && !c.proc.Exited() {
+		t.Fatal("testbackend: Consul is already running")
+	}
+	c.proc = Start(t, c.bin, c.args...)
+	client := &http.Client{Timeout: 2 * time.Second}
+	c.proc.WaitFor(t, consulStartTimeout, func() error { return consulLeader(client, c.HTTPAddr) })
+}
+
+// Stop stops the agent, if running.
+func (c *Consul) Stop() {
+	if c.proc != nil {
+		c.proc.Stop()
+	}
+}
+
+// Restart stops the agent and starts a fresh one on the same ports, as
+// when Consul restarts and loses every registration.
+func (c *Consul) Restart(t testing.TB) {
+	t.Helper()
+	c.Stop()
+	c.Start(t)
+}
+
+// Process returns the running agent's process, nil before Start.
+func (c *Consul) Process() *Process { return c.proc }
+
+// consulLeader returns nil once the agent at addr reports a leader.
+func consulLeader(client *http.Client, addr string) error {
+	resp, err := client.Get("http://" + addr + "/v1/status/leader")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/v1/status/leader: %s", resp.Status)
+	}
+	var leader string
+	if err := json.NewDecoder(resp.Body).Decode(&leader); err != nil {
+		return fmt.Errorf("/v1/status/leader: %w", err)
+	}
+	if leader == "" {
+		return fmt.Errorf("no leader yet")
+	}
+	return nil
+}
+
+// freePorts returns n distinct loopback TCP ports that were free a moment
+// ago; they are held open together so that none is returned twice.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}

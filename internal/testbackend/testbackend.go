@@ -1,0 +1,167 @@
+// Package testbackend finds and starts the real backends (Consul,
+// Prometheus, Alertmanager, Jaeger, ...) that integration tests run against,
+// as built by scripts/install-backends.sh into its cache folder.
+//
+// A missing binary skips the test, unless GOLDEN_REQUIRE_BACKENDS is set (as
+// `make test` does after installing them), where it fails the test: a suite
+// that was meant to run against real servers must not pass without them.
+package testbackend
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Versions pins each backend, matching scripts/install-backends.sh and the
+// images docker-compose.yml runs.
+var Versions = map[string]string{
+	"consul":         "v1.14.11",
+	"prometheus":     "v0.307.3",
+	"promtool":       "v0.307.3",
+	"alertmanager":   "v0.28.1",
+	"amtool":         "v0.28.1",
+	"jaeger":         "v1.65.0",
+	"docker-compose": "v2.32.4",
+	"ghz":            "v0.93.0",
+}
+
+// Dir returns the cache folder of installed backends.
+func Dir() string {
+	if d := os.Getenv("GOLDEN_BACKENDS_DIR"); d != "" {
+		return d
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "golden", "backends")
+}
+
+// Binary returns the path of the installed backend name, or skips (fails,
+// under GOLDEN_REQUIRE_BACKENDS) the test when it is not installed.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	v, ok := Versions[name]
+	if !ok {
+		t.Fatalf("testbackend: unknown backend %q", name)
+	}
+	p := filepath.Join(Dir(), name+"-"+v, name)
+	if _, err := os.Stat(p); err != nil {
+		msg := fmt.Sprintf("%s %s not installed at %s: run scripts/install-backends.sh", name, v, p)
+		if os.Getenv("GOLDEN_REQUIRE_BACKENDS") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Process is a backend started by Start.
+type Process struct {
+	cmd    *exec.Cmd
+	output *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// Start runs bin with args until the test ends (or Stop), keeping its
+// output, which is printed if the test fails.
+func Start(t testing.TB, bin string, args ...string) *Process {
+	t.Helper()
+	p := &Process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", filepath.Base(bin), p.Output())
+		}
+	})
+	return p
+}
+
+// Stop ends the process (SIGTERM, then SIGKILL after 10s) and waits for it.
+func (p *Process) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Output returns what the process printed so far.
+func (p *Process) Output() string { return p.output.String() }
+
+// WaitFor polls ready every 100ms until it returns nil, failing the test
+// after timeout or when the process exits.
+func (p *Process) WaitFor(t testing.TB, timeout time.Duration, ready func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if p.Exited() {
+			t.Fatalf("%s exited during start (%v):\n%s", filepath.Base(p.cmd.Path), p.err, p.Output())
+		}
+		if err = ready(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %s: %v", filepath.Base(p.cmd.Path), timeout, err)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

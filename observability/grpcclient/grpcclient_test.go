@@ -1,0 +1,158 @@
+package grpcclient
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sirupsen/logrus/hooks/test"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/grpcserver"
+	"github.com/golden-stack/golden/observability/pki"
+	"github.com/golden-stack/golden/observability/requestid"
+	"github.com/golden-stack/golden/observability/security"
+)
+
+type stubUser struct {
+	userv1.UnimplementedUserServiceServer
+}
+
+func (stubUser) GetUser(_ context.Context, req *userv1.GetUserRequest) (*userv1.GetUserResponse, error) {
+	return &userv1.GetUserResponse{User: &userv1.User{Id: req.GetId()}}, nil
+}
+
+// observed is what the server saw of the last call.
+type observed struct {
+	mu       sync.Mutex
+	incoming []string // x-request-id metadata as received
+	ctxID    string   // request ID in the handler context
+	caller   string   // identity from the verified client certificate
+}
+
+func (o *observed) get() observed {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return observed{incoming: o.incoming, ctxID: o.ctxID, caller: o.caller}
+}
+
+// startUser serves a stub user service over mutual TLS with certificates for
+// user and gateway in dir, recording what each call carried.
+func startUser(t *testing.T, dir string) (string, *observed) {
+	t.Helper()
+	tlsConf, err := security.ServerConfig(security.DefaultFiles(dir, "user"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &observed{}
+	log, _ := test.NewNullLogger()
+	s, err := grpcserver.Listen("127.0.0.1:0", tlsConf, grpcserver.WithLogger(log),
+		grpcserver.WithUnaryInterceptors(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			caller, _ := security.PeerIdentity(ctx)
+			obs.mu.Lock()
+			obs.incoming = metadata.ValueFromIncomingContext(ctx, requestid.MetadataKey)
+			obs.ctxID = requestid.FromContext(ctx)
+			obs.caller = caller
+			obs.mu.Unlock()
+			return h(ctx, req)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userv1.RegisterUserServiceServer(s.GRPC(), stubUser{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve()
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	return s.Addr().String(), obs
+}
+
+func certs(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := pki.Ensure(dir, pki.EnsureOptions{Names: []string{"user", "gateway"}}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestNewErrors(t *testing.T) {
+	dir := certs(t)
+	missing := security.Files{
+		CA:   filepath.Join(dir, "ca.crt"),
+		Cert: filepath.Join(dir, "missing.crt"),
+		Key:  filepath.Join(dir, "missing.key"),
+	}
+	if _, err := New("127.0.0.1:1", "user", missing); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
+		t.Errorf("New with missing files: %v, want an error naming --tls-cert", err)
+	}
+	if _, err := New("127.0.0.1:1", "user", security.Files{}); err == nil {
+		t.Error("New with no files succeeded")
+	}
+	if _, err := New("127.0.0.1:1", "", security.DefaultFiles(dir, "gateway")); err == nil {
+		t.Error("New without a server name succeeded")
+	}
+}
+
+func TestCallOverMutualTLSForwardsRequestID(t *testing.T) {
+	dir := certs(t)
+	addr, obs := startUser(t, dir)
+	conn, err := New(addr, "user", security.DefaultFiles(dir, "gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client := userv1.NewUserServiceClient(conn)
+
+	ctx := requestid.NewContext(t.Context(), "gw-req-000001")
+	var header metadata.MD
+	resp, err := client.GetUser(ctx, &userv1.GetUserRequest{Id: "u1"}, grpc.Header(&header))
+	if err != nil || resp.GetUser().GetId() != "u1" {
+		t.Fatalf("GetUser = %v, %v", resp, err)
+	}
+	got := obs.get()
+	if len(got.incoming) != 1 || got.incoming[0] != "gw-req-000001" || got.ctxID != "gw-req-000001" {
+		t.Errorf("server received %q and put %q in ctx, want gw-req-000001 for both", got.incoming, got.ctxID)
+	}
+	if got.caller != "gateway" {
+		t.Errorf("server saw caller %q, want gateway from the client certificate", got.caller)
+	}
+	if h := header.Get(requestid.MetadataKey); len(h) != 1 || h[0] != "gw-req-000001" {
+		t.Errorf("response header %s = %q, want the same ID back", requestid.MetadataKey, h)
+	}
+
+	// Without an ID in the context nothing is sent and the server makes one.
+	if _, err := client.GetUser(t.Context(), &userv1.GetUserRequest{Id: "u2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := obs.get(); len(got.incoming) != 0 || !requestid.Valid(got.ctxID) {
+		t.Errorf("call without ID: server received %q, ctx ID %q; want none sent and a new one made", got.incoming, got.ctxID)
+	}
+}
+
+func TestServerNameIsVerified(t *testing.T) {
+	dir := certs(t)
+	addr, _ := startUser(t, dir)
+	// The user certificate does not name "auth", so the handshake must fail
+	// even though the address is right.
+	conn, err := New(addr, "auth", security.DefaultFiles(dir, "gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = userv1.NewUserServiceClient(conn).GetUser(t.Context(), &userv1.GetUserRequest{Id: "u1"})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("call to a server with another name: %v, want Unavailable", err)
+	}
+}

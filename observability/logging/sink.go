@@ -1,0 +1,473 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Graylog2/go-gelf/gelf"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+)
+
+// Drop reasons, the reason label of golden_log_messages_dropped_total.
+const (
+	reasonQueueFull  = "queue_full"  // the queue was full when the entry was logged
+	reasonWriteError = "write_error" // encoding or writing the message failed
+	reasonShutdown   = "shutdown"    // logged after Close, or still queued when its deadline passed
+)
+
+const sinkGELF = "gelf"
+
+// Defaults of the sink's timing; tests shorten them.
+const (
+	defaultWriteTimeout = 5 * time.Second
+	defaultBackoffMin   = 100 * time.Millisecond
+	defaultBackoffMax   = 30 * time.Second
+	// reportInterval spaces the sink's outage reports on stdout.
+	reportInterval = time.Minute
+)
+
+// messageWriter writes one GELF message on a connection of the sink.
+type messageWriter interface {
+	WriteMessage(*gelf.Message) error
+	Close() error
+}
+
+// sinkMetrics are the counters of one sink.
+type sinkMetrics struct {
+	sent                              prometheus.Counter
+	queueFull, writeError, shutdownDr prometheus.Counter
+}
+
+// newSinkMetrics registers the counters on reg, or reuses them when another
+// logger of the process (golden all runs several services) registered them.
+func newSinkMetrics(reg prometheus.Registerer) (sinkMetrics, error) {
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "golden_log_messages_sent_total",
+		Help: "Log messages written to a log sink such as GELF.",
+	}, []string{"sink"})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "golden_log_messages_dropped_total",
+		Help: "Log messages not delivered to a log sink, by reason: queue_full (the sink fell behind), write_error (encoding or network failure), shutdown (logged after or still queued at shutdown).",
+	}, []string{"sink", "reason"})
+	if reg != nil {
+		var err error
+		if sent, err = registerCounterVec(reg, sent); err != nil {
+			return sinkMetrics{}, err
+		}
+		if dropped, err = registerCounterVec(reg, dropped); err != nil {
+			return sinkMetrics{}, err
+		}
+	}
+	// Creating every series up front shows zeros rather than no data.
+	return sinkMetrics{
+		sent:       sent.WithLabelValues(sinkGELF),
+		queueFull:  dropped.WithLabelValues(sinkGELF, reasonQueueFull),
+		writeError: dropped.WithLabelValues(sinkGELF, reasonWriteError),
+		shutdownDr: dropped.WithLabelValues(sinkGELF, reasonShutdown),
+	}, nil
+}
+
+func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+			return existing, nil
+		}
+	}
+	return nil, fmt.Errorf("registering log sink metrics: %w", err)
+}
+
+// sink owns the queue and the goroutine that writes it to Graylog. Only
+// that goroutine touches the connection; callers only enqueue.
+type sink struct {
+	addr         string
+	dial         func(ctx context.Context) (messageWriter, error)
+	writeTimeout time.Duration
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	m            sinkMetrics
+	statusCtx    context.Context // marks the sink's own entries, which the GELF hook skips
+	status       *logrus.Entry   // logs the sink's state changes to stdout only
+
+	queue   chan *gelf.Message
+	closing atomic.Bool
+	stop    chan struct{} // closed by close: flush and exit
+	done    chan struct{} // closed when run returns
+	ctx     context.Context
+	cancel  context.CancelFunc // aborts dials, writes and the flush
+	once    sync.Once
+	unsent  atomic.Int64 // messages dropped by the flush at shutdown
+	// State of report; run's goroutine only.
+	healthy      bool
+	downLogged   bool
+	reportedDown time.Time
+}
+
+type sinkOptions struct {
+	writeTimeout, backoffMin, backoffMax time.Duration
+}
+
+// newSink starts the sink's goroutine; base is the logger's base entry,
+// used for the sink's own state changes.
+func newSink(protocol, addr string, queueSize int, o sinkOptions, m sinkMetrics, base *logrus.Entry) *sink {
+	ctx, cancel := context.WithCancel(context.Background())
+	statusCtx := context.WithValue(context.Background(), statusKey{}, true)
+	s := &sink{
+		addr:         addr,
+		writeTimeout: o.writeTimeout,
+		backoffMin:   o.backoffMin,
+		backoffMax:   o.backoffMax,
+		m:            m,
+		statusCtx:    statusCtx,
+		status:       base.WithContext(statusCtx),
+		queue:        make(chan *gelf.Message, queueSize),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
+		ctx:          ctx,
+		cancel:       cancel,
+		healthy:      true,
+	}
+	if protocol == "tcp" {
+		s.dial = s.dialTCP
+	} else {
+		s.dial = s.dialUDP
+	}
+	go s.run()
+	return s
+}
+
+type statusKey struct{}
+
+// own reports whether e is one of the sink's own status entries: shipping
+// "GELF sink unavailable" to the unavailable sink would only add a drop.
+func (s *sink) own(e *logrus.Entry) bool { return e.Context == s.statusCtx }
+
+// accepting reports whether the sink takes new messages, counting the entry
+// as dropped when it does not: after Close, or when the queue is full. The
+// full check spares converting an entry that enqueue would drop anyway.
+func (s *sink) accepting() bool {
+	if s.closing.Load() {
+		s.m.shutdownDr.Inc()
+		return false
+	}
+	if len(s.queue) == cap(s.queue) {
+		s.m.queueFull.Inc()
+		return false
+	}
+	return true
+}
+
+// enqueue never blocks.
+func (s *sink) enqueue(m *gelf.Message) {
+	select {
+	case s.queue <- m:
+	default:
+		s.m.queueFull.Inc()
+	}
+}
+
+// run writes queued messages until close, then flushes.
+func (s *sink) run() {
+	defer close(s.done)
+	var (
+		w        messageWriter
+		failures int // consecutive failed dials and writes, for the backoff
+	)
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
+	for {
+		var m *gelf.Message
+		select {
+		case m = <-s.queue:
+		case <-s.stop:
+			s.flush(w)
+			w = nil // flush closed it
+			return
+		}
+		// Hold m until a connection is up; meanwhile the queue buffers and
+		// then drops what follows.
+		for w == nil {
+			if failures > 0 && !s.sleep(backoff(failures-1, s.backoffMin, s.backoffMax)) {
+				s.flushWith(m)
+				return
+			}
+			var err error
+			if w, err = s.dial(s.ctx); err != nil {
+				failures++
+				s.report(err)
+				continue
+			}
+		}
+		if err := w.WriteMessage(m); err != nil {
+			s.m.writeError.Inc()
+			var enc encodeError
+			if errors.As(err, &enc) {
+				// The message is at fault, not the connection.
+				continue
+			}
+			failures++
+			s.report(err)
+			_ = w.Close()
+			w = nil
+			continue
+		}
+		s.m.sent.Inc()
+		failures = 0
+		s.report(nil)
+	}
+}
+
+// flushWith is the flush of a run stopped while m waited for a connection.
+func (s *sink) flushWith(m *gelf.Message) {
+	w, err := s.dial(s.ctx)
+	if err != nil {
+		s.dropQueued(1)
+		return
+	}
+	if err := w.WriteMessage(m); err != nil {
+		_ = w.Close()
+		s.dropQueued(1)
+		return
+	}
+	s.m.sent.Inc()
+	s.flush(w)
+}
+
+// flush writes what is queued with one connection attempt at most and stops
+// at the first failure or when Close's deadline cancels s.ctx: a flush must
+// not retry while the process waits to exit. It closes w.
+func (s *sink) flush(w messageWriter) {
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
+	for {
+		var m *gelf.Message
+		select {
+		case m = <-s.queue:
+		default:
+			return
+		}
+		if s.ctx.Err() != nil {
+			s.dropQueued(1)
+			return
+		}
+		if w == nil {
+			var err error
+			if w, err = s.dial(s.ctx); err != nil {
+				s.dropQueued(1)
+				return
+			}
+		}
+		if err := w.WriteMessage(m); err != nil {
+			s.dropQueued(1)
+			return
+		}
+		s.m.sent.Inc()
+	}
+}
+
+// dropQueued counts extra messages plus everything still queued as dropped
+// at shutdown.
+func (s *sink) dropQueued(extra int) {
+	n := extra
+	for {
+		select {
+		case <-s.queue:
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	s.m.shutdownDr.Add(float64(n))
+	s.unsent.Add(int64(n))
+}
+
+// sleep waits d or until Close; false means the sink is stopping.
+func (s *sink) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+// report logs on stdout when the sink starts failing and when it recovers,
+// at most one outage per reportInterval: UDP to a closed port fails every
+// other write, and each failure must not add a line.
+func (s *sink) report(err error) {
+	switch {
+	case err != nil && s.healthy:
+		s.healthy = false
+		if now := time.Now(); s.reportedDown.IsZero() || now.Sub(s.reportedDown) >= reportInterval {
+			s.reportedDown = now
+			s.downLogged = true
+			s.status.WithError(err).WithField("gelf_addr", s.addr).
+				Warn("GELF sink unavailable; log entries are dropped until it is back")
+		}
+	case err == nil && !s.healthy:
+		s.healthy = true
+		if s.downLogged {
+			s.downLogged = false
+			s.status.WithField("gelf_addr", s.addr).Info("GELF sink available again")
+		}
+	}
+}
+
+// close stops accepting, flushes the queue until ctx ends, then stops the
+// goroutine. It returns an error when messages were left unsent.
+func (s *sink) close(ctx context.Context) error {
+	s.once.Do(func() {
+		s.closing.Store(true)
+		close(s.stop)
+	})
+	stopAbort := context.AfterFunc(ctx, s.cancel)
+	defer stopAbort()
+	// Every blocking step of run and flush ends when s.ctx is cancelled, so
+	// this wait is bounded by ctx.
+	<-s.done
+	s.cancel()
+	if n := s.unsent.Load(); n > 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("GELF sink: %d log messages not sent before the deadline: %w", n, err)
+		}
+		return fmt.Errorf("GELF sink: %d log messages not sent at shutdown: %s unreachable", n, s.addr)
+	}
+	return nil
+}
+
+// backoff returns the wait before retry number attempt (0 for the first):
+// lo doubled per attempt, capped at hi, then jittered down to between half
+// and all of it, so that instances that lost Graylog together do not retry
+// in step.
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// dialUDP resolves the address itself, bounded by ctx, and hands go-gelf an
+// IP: gelf.NewUDPWriter would resolve without a deadline. Resolving on every
+// dial follows Graylog to a new address after a restart.
+func (s *sink) dialUDP(ctx context.Context) (messageWriter, error) {
+	addr, err := s.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := gelf.NewUDPWriter(addr)
+	if err != nil {
+		return nil, err
+	}
+	// Gzip is go-gelf's default; messages above gelf.ChunkSize after
+	// compression are chunked by it.
+	w.CompressionType = gelf.CompressGzip
+	return w, nil
+}
+
+func (s *sink) resolve(ctx context.Context) (string, error) {
+	host, port, err := net.SplitHostPort(s.addr)
+	if err != nil {
+		return "", err
+	}
+	if net.ParseIP(host) != nil {
+		return s.addr, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	// Prefer IPv4: a UDP "connection" uses the first address only, and
+	// "localhost" often resolves to ::1 first while Graylog listens on IPv4.
+	ip := ips[0]
+	for _, a := range ips {
+		if p := net.ParseIP(a); p != nil && p.To4() != nil {
+			ip = a
+			break
+		}
+	}
+	return net.JoinHostPort(ip, port), nil
+}
+
+// dialTCP connects with a timeout; the connection is closed when s.ctx is
+// cancelled, so a write blocked on a stalled server ends at Close's deadline
+// at the latest.
+func (s *sink) dialTCP(ctx context.Context) (messageWriter, error) {
+	d := net.Dialer{Timeout: s.writeTimeout, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	return &tcpWriter{conn: conn, timeout: s.writeTimeout, stopClose: stop}, nil
+}
+
+// tcpWriter writes GELF TCP frames: uncompressed JSON ended by a NUL byte.
+// It replaces gelf.TCPWriter, which redials and sleeps with a mutex held and
+// has no write deadline, so a server that stops reading would block it.
+type tcpWriter struct {
+	conn      net.Conn
+	timeout   time.Duration
+	buf       bytes.Buffer
+	stopClose func() bool
+}
+
+func (w *tcpWriter) WriteMessage(m *gelf.Message) error {
+	w.buf.Reset()
+	// encoding/json escapes control characters, so the frame holds no NUL
+	// before its end.
+	if err := m.MarshalJSONBuf(&w.buf); err != nil {
+		return encodeError{err}
+	}
+	w.buf.WriteByte(0)
+	if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		return err
+	}
+	if _, err := w.conn.Write(w.buf.Bytes()); err != nil {
+		return err
+	}
+	// A large message leaves a large buffer; do not keep it forever.
+	if w.buf.Cap() > 1<<20 {
+		w.buf = bytes.Buffer{}
+	}
+	return nil
+}
+
+// encodeError is a message that could not be encoded; the connection is fine.
+type encodeError struct{ err error }
+
+func (e encodeError) Error() string { return "encoding GELF message: " + e.err.Error() }
+func (e encodeError) Unwrap() error { return e.err }
+
+func (w *tcpWriter) Close() error {
+	w.stopClose()
+	return w.conn.Close()
+}

@@ -1,0 +1,256 @@
+package logging
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// logMany logs n entries as a request handler would. It returns only if no
+// call blocked: a blocking call would hang the test.
+func logMany(l *Logger, n int) {
+	ctx, _ := requestContext()
+	e := l.Entry().WithContext(ctx)
+	for i := range n {
+		e.WithField("i", i).Info("work done")
+	}
+}
+
+// totalDropped sums the drop counter over its reasons.
+func totalDropped(t testing.TB, reg *prometheus.Registry) float64 {
+	return dropped(t, reg, reasonQueueFull) + dropped(t, reg, reasonWriteError) + dropped(t, reg, reasonShutdown)
+}
+
+// checkStopped fails unless the sink's goroutine has ended.
+func checkStopped(t *testing.T, l *Logger) {
+	t.Helper()
+	select {
+	case <-l.sink.done:
+	default:
+		t.Error("the sink goroutine still runs after Close")
+	}
+}
+
+func TestSinkDownNeverBlocks(t *testing.T) {
+	const n = 50000
+	for _, proto := range []string{"udp", "tcp"} {
+		t.Run(proto, func(t *testing.T) {
+			addr := freePort(t, proto)
+			l, out, reg := newLogger(t, func(c *Config) {
+				c.GELFAddr = addr
+				c.GELFProtocol = proto
+				c.QueueSize = 64
+			}, WithWriteTimeout(200*time.Millisecond))
+
+			logMany(l, n)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := l.Close(ctx)
+			checkStopped(t, l)
+			drops := totalDropped(t, reg)
+			if drops == 0 {
+				t.Error("nothing counted as dropped with the sink down")
+			}
+			// Every entry is accounted for exactly once.
+			if got := sent(t, reg) + drops; got != n {
+				t.Errorf("sent + dropped = %v, want %d", got, n)
+			}
+			// The sink reports the outage once on stdout, not per entry.
+			if got := strings.Count(out.String(), "GELF sink unavailable"); got != 1 {
+				t.Errorf("stdout reports the outage %d times, want once", got)
+			}
+			if proto == "tcp" && (err == nil || !strings.Contains(err.Error(), "not sent")) {
+				t.Errorf("Close error = %v, want one that reports unsent messages", err)
+			}
+		})
+	}
+}
+
+func TestSinkStalledNeverBlocks(t *testing.T) {
+	const n = 50000
+	srv := newTCPServer(t, false, 0)
+	l, _, reg := newLogger(t, func(c *Config) {
+		c.GELFAddr = srv.addr()
+		c.GELFProtocol = "tcp"
+		c.QueueSize = 64
+	}, WithWriteTimeout(200*time.Millisecond), WithOutput(io.Discard))
+
+	// 1 KB per entry, 50 MB in all: more than any socket buffers hold, so
+	// the writer blocks and the queue overflows.
+	ctx0, _ := requestContext()
+	e := l.Entry().WithContext(ctx0).WithField("pad", strings.Repeat("p", 1024))
+	for i := range n {
+		e.WithField("i", i).Info("work done")
+	}
+	if dropped(t, reg, reasonQueueFull) == 0 {
+		t.Error("no queue_full drops while Graylog does not read")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.Close(ctx) // may report unsent messages: the server never reads
+	checkStopped(t, l)
+	if got := sent(t, reg) + totalDropped(t, reg); got != n {
+		t.Errorf("sent + dropped = %v, want %d", got, n)
+	}
+}
+
+// TestSinkStalledReconnects fills the socket buffers of a server that never
+// reads until a write passes its deadline: the sink must count the drop and
+// reconnect rather than wait.
+func TestSinkStalledReconnects(t *testing.T) {
+	srv := newTCPServer(t, false, 0)
+	l, _, reg := newLogger(t, func(c *Config) {
+		c.GELFAddr = srv.addr()
+		c.GELFProtocol = "tcp"
+		c.QueueSize = 16
+	}, WithWriteTimeout(100*time.Millisecond), WithOutput(io.Discard))
+
+	big := strings.Repeat("x", 64<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		l.Entry().WithField("blob", big).Info("big entry")
+		if i%16 == 0 {
+			if dropped(t, reg, reasonWriteError) > 0 && srv.conns.Load() >= 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := dropped(t, reg, reasonWriteError); got == 0 {
+		t.Fatal("no write_error drop: a write to a stalled server did not time out")
+	}
+	if got := srv.conns.Load(); got < 2 {
+		t.Errorf("server saw %d connections, want a reconnect after the write error", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.Close(ctx)
+	checkStopped(t, l)
+}
+
+func TestSinkReconnectsAfterServerCloses(t *testing.T) {
+	// The server closes every connection after one message.
+	srv := newTCPServer(t, true, 1)
+	l, _, _ := newLogger(t, func(c *Config) { c.GELFAddr = srv.addr(); c.GELFProtocol = "tcp" })
+
+	l.Entry().Info("first")
+	waitMessage(t, srv.msgs, "first")
+	// Writes to the closed connection may still succeed once or twice
+	// before the reset arrives; keep logging until one reaches the server
+	// on a new connection.
+	deadline := time.After(waitTimeout)
+	for {
+		l.Entry().Info("again")
+		select {
+		case m := <-srv.msgs:
+			if m.Short == "again" && srv.conns.Load() >= 2 {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no message after the server closed the connection; %d connections", srv.conns.Load())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func TestCloseFlushesQueue(t *testing.T) {
+	const n = 1000
+	srv := newTCPServer(t, true, 0)
+	l, _, reg := newLogger(t, func(c *Config) {
+		c.GELFAddr = srv.addr()
+		c.GELFProtocol = "tcp"
+		c.QueueSize = 2 * n
+	})
+	logMany(l, n)
+	closeLogger(t, l)
+	checkStopped(t, l)
+
+	if got := sent(t, reg); got != n {
+		t.Errorf("sent = %v after Close, want %d", got, n)
+	}
+	timeout := time.After(waitTimeout)
+	for i := 0; i < n; i++ {
+		select {
+		case <-srv.msgs:
+		case <-timeout:
+			t.Fatalf("server received %d of %d messages", i, n)
+		}
+	}
+
+	// After Close, entries still reach stdout but not GELF, and count.
+	l.Entry().Info("after close")
+	if got := dropped(t, reg, reasonShutdown); got != 1 {
+		t.Errorf("shutdown drops = %v, want 1", got)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestCloseHonoursDeadline(t *testing.T) {
+	srv := newTCPServer(t, false, 0)
+	l, _, _ := newLogger(t, func(c *Config) {
+		c.GELFAddr = srv.addr()
+		c.GELFProtocol = "tcp"
+		c.QueueSize = 1000
+	}, WithWriteTimeout(time.Hour), WithOutput(io.Discard)) // only Close's deadline can end the writes
+	big := strings.Repeat("y", 64<<10)
+	for range 500 { // 32 MB, more than loopback socket buffers hold
+		l.Entry().WithField("blob", big).Info("big entry")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := l.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want one wrapping context.DeadlineExceeded", err)
+	}
+	checkStopped(t, l)
+}
+
+func TestFatalFlushesBeforeExit(t *testing.T) {
+	srv := newTCPServer(t, true, 0)
+	exited := make(chan int, 1)
+	l, _, _ := newLogger(t, func(c *Config) { c.GELFAddr = srv.addr(); c.GELFProtocol = "tcp" },
+		WithExitFunc(func(code int) { exited <- code }))
+	l.Entry().Fatal("cannot continue")
+	if code := <-exited; code != 1 {
+		t.Errorf("exit code = %d, want 1", code)
+	}
+	checkStopped(t, l) // the exit path closed the sink
+	waitMessage(t, srv.msgs, "cannot continue")
+}
+
+func TestMetricsSharedByLoggers(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	cfg := DefaultConfig()
+	cfg.GELFAddr = freePort(t, "udp")
+	var loggers []*Logger
+	for _, svc := range []string{"auth", "user"} {
+		l, err := New(cfg, svc, "", reg, WithOutput(&syncBuffer{}))
+		if err != nil {
+			t.Fatalf("New(%s): %v", svc, err)
+		}
+		loggers = append(loggers, l)
+	}
+	for _, l := range loggers {
+		l.Entry().Info("one")
+		closeLoggerQuietly(l)
+	}
+	// Both loggers count into the same series.
+	if got := sent(t, reg) + totalDropped(t, reg); got != 2 {
+		t.Errorf("sent + dropped = %v over both loggers, want 2", got)
+	}
+}
+
+func closeLoggerQuietly(l *Logger) {
+	ctx, cancel := contextWithTimeout(waitTimeout)
+	defer cancel()
+	_ = l.Close(ctx)
+}

@@ -1,0 +1,79 @@
+package lookup
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/graylog"
+)
+
+// maxLimit is OpenSearch's default max_result_window: Graylog cannot page
+// a search past it.
+const maxLimit = 10000
+
+// Config holds the settings of a lookup other than Graylog's (see
+// graylog.Config).
+type Config struct {
+	// JaegerURL is the query API; JaegerUIURL the web interface for links,
+	// the same as JaegerURL when empty.
+	JaegerURL   string
+	JaegerUIURL string
+	Range       time.Duration
+	Limit       int
+	// Timeout bounds each request to Graylog or Jaeger.
+	Timeout time.Duration
+	// TraceTag is the span tag holding the request ID.
+	TraceTag string
+}
+
+// DefaultConfig returns the settings for a local stack: Jaeger on
+// localhost:16686, the last 24 hours, up to 500 log lines, 15s per request.
+func DefaultConfig() Config {
+	return Config{
+		JaegerURL: "http://localhost:16686",
+		Range:     24 * time.Hour,
+		Limit:     500,
+		Timeout:   15 * time.Second,
+		TraceTag:  "request_id",
+	}
+}
+
+// RegisterFlags adds --jaeger-url, --jaeger-ui-url, --range, --limit,
+// --timeout and --jaeger-tag to fs.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.JaegerURL, "jaeger-url", c.JaegerURL, "Jaeger query API base URL")
+	fs.StringVar(&c.JaegerUIURL, "jaeger-ui-url", c.JaegerUIURL, "Jaeger web interface base URL for trace links (default --jaeger-url)")
+	fs.DurationVar(&c.Range, "range", c.Range, "how far back to search")
+	fs.IntVar(&c.Limit, "limit", c.Limit, "most log lines to fetch")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "timeout of each request to Graylog or Jaeger")
+	fs.StringVar(&c.TraceTag, "jaeger-tag", c.TraceTag, `span tag holding the request ID, searched in Jaeger when the logs name no trace ("" to skip)`)
+}
+
+// Validate checks the settings.
+func (c *Config) Validate(v *config.Validator) {
+	_, err := graylog.ParseURL(c.JaegerURL)
+	v.Check(err == nil, "jaeger-url", "%v", err)
+	if c.JaegerUIURL != "" {
+		_, err := graylog.ParseURL(c.JaegerUIURL)
+		v.Check(err == nil, "jaeger-ui-url", "%v", err)
+	}
+	v.Positive("range", c.Range)
+	v.Check(c.Limit >= 1 && c.Limit <= maxLimit, "limit", "must be between 1 and %d, got %d", maxLimit, c.Limit)
+	v.Positive("timeout", c.Timeout)
+}
+
+// NewFinder returns a Finder with these settings, reading logs through
+// logs. Call it after Validate.
+func (c *Config) NewFinder(logs *graylog.Client) (*Finder, error) {
+	opts := []JaegerOption{JaegerTimeout(c.Timeout)}
+	if c.JaegerUIURL != "" {
+		opts = append(opts, JaegerUI(c.JaegerUIURL))
+	}
+	j, err := NewJaeger(c.JaegerURL, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewFinder(logs, j, WithRange(c.Range), WithLimit(c.Limit), WithTraceTag(c.TraceTag))
+}

@@ -1,0 +1,208 @@
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+
+	"github.com/golden-stack/golden/observability/admin"
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/discovery"
+	"github.com/golden-stack/golden/observability/grpcclient"
+	"github.com/golden-stack/golden/observability/grpcserver"
+	"github.com/golden-stack/golden/observability/lifecycle"
+	"github.com/golden-stack/golden/observability/logging"
+	"github.com/golden-stack/golden/observability/metrics"
+	"github.com/golden-stack/golden/observability/tracing"
+)
+
+// Kit is the shared part of a running service process: logger, metrics,
+// tracer provider and admin server. Build it with Start, hang the service's
+// own servers on it, and Run them together.
+type Kit struct {
+	Settings
+	// Log is the service's base log entry (service and instance fields).
+	Log *logrus.Entry
+	// Registry holds every metric the process exposes on /metrics.
+	Registry *prometheus.Registry
+	// Tracing is the service's tracer provider.
+	Tracing *tracing.Provider
+	// Instance names this process in logs and spans: host:admin-port.
+	Instance string
+
+	logger      *logging.Logger
+	admin       *admin.Server
+	grpcMetrics *metrics.Server
+	httpMetrics *metrics.HTTP
+	client      *metrics.Client
+	ready       atomic.Pointer[func() bool]
+}
+
+// Start builds the kit from validated settings: it binds the admin port,
+// then sets up logging, metrics and tracing. Close it if the service fails to
+// start after this; Run closes it otherwise.
+func Start(s Settings) (k *Kit, err error) {
+	lis, err := net.Listen("tcp", s.AdminAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		host = s.Name
+	}
+	k = &Kit{Settings: s}
+	k.admin = admin.New(lis, func() bool {
+		ready := k.ready.Load()
+		return ready != nil && (*ready)()
+	})
+	k.Instance = net.JoinHostPort(host, strconv.Itoa(k.AdminPort()))
+	defer func() {
+		if err != nil {
+			k.Close()
+		}
+	}()
+
+	k.Registry = metrics.NewRegistry(metrics.BuildInfo{Service: s.Name, Version: s.Version})
+	k.admin.Handle("GET /metrics", metrics.Handler(k.Registry))
+	if s.DebugPages {
+		k.admin.EnableDebugPages()
+	}
+	if k.logger, err = logging.New(s.Logging, s.Name, k.Instance, k.Registry); err != nil {
+		return nil, err
+	}
+	k.Log = k.logger.Entry()
+	if k.Tracing, err = tracing.New(s.Tracing, s.Name,
+		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithErrorLogger(k.Log)); err != nil {
+		return nil, err
+	}
+	if k.grpcMetrics, err = metrics.NewServer(k.Registry); err != nil {
+		return nil, err
+	}
+	if k.client, err = metrics.NewClient(k.Registry); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// SetReady makes the admin server's /readyz follow ready.
+func (k *Kit) SetReady(ready func() bool) { k.ready.Store(&ready) }
+
+// AdminAddr returns the address the admin server listens on.
+func (k *Kit) AdminAddr() string { return k.admin.Addr().String() }
+
+// AdminPort returns the port the admin server listens on.
+func (k *Kit) AdminPort() int { return k.admin.Addr().(*net.TCPAddr).Port }
+
+// RateLimitRejected counts a rejection by the per-caller rate limiter.
+func (k *Kit) RateLimitRejected(caller string) { k.grpcMetrics.RateLimitRejected(caller) }
+
+// ListenGRPC binds the service's gRPC server with the kit's instruments
+// around the given interceptors:
+//
+//	tracing (stats handler) -> request ID -> metrics -> access log ->
+//	request ID on the span -> recovery -> opts' interceptors -> handler
+func (k *Kit) ListenGRPC(addr string, tlsConf *tls.Config, opts ...grpcserver.Option) (*grpcserver.Server, error) {
+	base := []grpcserver.Option{
+		grpcserver.WithLogger(k.Log),
+		grpcserver.WithServerOptions(k.Tracing.ServerOption()),
+		grpcserver.WithUnaryObservers(k.grpcMetrics.UnaryServerInterceptor(), k.logger.UnaryServerInterceptor(), tracing.UnaryServerInterceptor()),
+		grpcserver.WithStreamObservers(k.grpcMetrics.StreamServerInterceptor(), k.logger.StreamServerInterceptor(), tracing.StreamServerInterceptor()),
+	}
+	if k.DebugPages {
+		base = append(base, grpcserver.WithDebugPages())
+	}
+	srv, err := grpcserver.Listen(addr, tlsConf, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
+	}
+	return srv, nil
+}
+
+// Dial connects to the service named server: through Consul when discovery
+// is on, at staticAddr otherwise; with client metrics, spans and the request
+// ID on every call.
+func (k *Kit) Dial(server, staticAddr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	target, dopts := k.Discovery.Target(server, staticAddr, discovery.WithResolverLogger(k.Log))
+	dopts = append(dopts,
+		k.Tracing.DialOption(),
+		grpc.WithChainUnaryInterceptor(k.client.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(k.client.StreamClientInterceptor()),
+	)
+	return grpcclient.New(target, server, k.TLS, append(dopts, opts...)...)
+}
+
+// HTTPMiddleware wraps an HTTP API: spans, metrics by route and access logs.
+// next must hand its request to its ServeMux unchanged (see metrics.HTTP).
+func (k *Kit) HTTPMiddleware(next http.Handler) (http.Handler, error) {
+	if k.httpMetrics == nil {
+		m, err := metrics.NewHTTP(k.Registry)
+		if err != nil {
+			return nil, err
+		}
+		k.httpMetrics = m
+	}
+	return k.Tracing.Middleware(k.httpMetrics.Middleware(k.logger.HTTPMiddleware(next))), nil
+}
+
+// Register returns the component that keeps inst registered in Consul, or
+// nil when discovery is off. beforeDeregister runs first on shutdown (set
+// NOT_SERVING there).
+func (k *Kit) Register(inst discovery.Instance, beforeDeregister func()) (lifecycle.Component, error) {
+	if !k.Discovery.Enabled() {
+		return nil, nil
+	}
+	inst.Version = k.Version
+	inst.MetricsPort = k.AdminPort()
+	r, err := discovery.NewRegistrar(k.Discovery, inst, discovery.WithLogger(k.Log), discovery.WithBeforeDeregister(beforeDeregister))
+	if err != nil {
+		return nil, fmt.Errorf("consul registration: %w", err)
+	}
+	return r, nil
+}
+
+// Run serves the admin server, the tracer provider and components (in that
+// order) until ctx ends, then stops them in reverse order within the
+// shutdown timeout: the service's servers drain first, spans are flushed
+// after them, and the admin server (readiness, metrics) goes last. Logs are
+// flushed at the very end. nil components are skipped.
+func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error {
+	all := []lifecycle.Component{k.admin, k.Tracing}
+	for _, c := range components {
+		if c != nil {
+			all = append(all, c)
+		}
+	}
+	err := lifecycle.Run(ctx, k.Log, k.ShutdownTimeout, all...)
+	return errors.Join(err, k.closeLogger())
+}
+
+// Close releases what Start acquired, for a service that fails to start.
+func (k *Kit) Close() {
+	if k.Tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = k.Tracing.Shutdown(ctx)
+		cancel()
+	}
+	_ = k.admin.Close()
+	_ = k.closeLogger()
+}
+
+func (k *Kit) closeLogger() error {
+	if k.logger == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return k.logger.Close(ctx)
+}

@@ -1,0 +1,248 @@
+package tracing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/golden-stack/golden/internal/testbackend"
+	"github.com/golden-stack/golden/observability/requestid"
+)
+
+const jaegerConfig = "../../jaeger/config.yaml"
+
+// jaegerTrace is the part of GET /api/traces/{traceID} the tests read.
+type jaegerTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		References    []struct {
+			RefType string `json:"refType"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+		ProcessID string     `json:"processID"`
+		Tags      []jaegerKV `json:"tags"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string     `json:"serviceName"`
+		Tags        []jaegerKV `json:"tags"`
+	} `json:"processes"`
+}
+
+type jaegerKV struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+func tag(kvs []jaegerKV, key string) string {
+	for _, kv := range kvs {
+		if kv.Key == key {
+			return fmt.Sprint(kv.Value)
+		}
+	}
+	return ""
+}
+
+// fetchTrace polls the query API until the trace holds want spans.
+func fetchTrace(t *testing.T, queryURL string, id trace.TraceID, want int) jaegerTrace {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := client.Get(queryURL + "/api/traces/" + id.String())
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = fmt.Sprintf("%s: %s", resp.Status, body)
+		if resp.StatusCode != http.StatusOK {
+			continue
+		}
+		var out struct {
+			Data []jaegerTrace `json:"data"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("decoding %s: %v", body, err)
+		}
+		if len(out.Data) == 1 && len(out.Data[0].Spans) >= want {
+			return out.Data[0]
+		}
+	}
+	t.Fatalf("trace %s with %d spans not found in Jaeger; last answer %s", id, want, last)
+	return jaegerTrace{}
+}
+
+func TestJaegerIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real Jaeger")
+	}
+	j := testbackend.StartJaeger(t, jaegerConfig)
+
+	newProvider := func(service string) *Provider {
+		cfg := DefaultConfig()
+		cfg.Endpoint = j.OTLPGRPCAddr
+		cfg.Environment = "integration"
+		p, err := New(cfg, service, WithErrorLogger(quietLogger()), WithInstanceID(service+"-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gateway, user := newProvider("gateway"), newProvider("user")
+	health := dial(t, gateway, startGRPC(t, user))
+
+	// The gateway: one route calling user over gRPC, answering with the
+	// trace ID so the test can look the trace up.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/check/{service}", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{Service: r.PathValue("service")}); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_, _ = io.WriteString(w, trace.SpanContextFromContext(r.Context()).TraceID().String())
+	})
+	srv := httptest.NewServer(requestid.Middleware(gateway.Middleware(mux)))
+	defer srv.Close()
+
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/check/all", nil)
+	req.Header.Set(requestid.HeaderName, "it-request-0001")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	traceID, err := trace.TraceIDFromHex(string(body))
+	if err != nil {
+		t.Fatalf("trace ID %q: %v", body, err)
+	}
+
+	// Shutdown flushes: the spans must reach Jaeger without waiting for
+	// the batch timeout.
+	for _, p := range []*Provider{gateway, user} {
+		if err := shutdownReturns(t, p, 10*time.Second); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	}
+
+	tr := fetchTrace(t, j.QueryURL, traceID, 4)
+	if tr.TraceID != traceID.String() {
+		t.Errorf("traceID %q, want %s", tr.TraceID, traceID)
+	}
+	type node struct{ op, service, parentOp, requestID string }
+	byID := map[string]int{}
+	for i, s := range tr.Spans {
+		byID[s.SpanID] = i
+	}
+	var got []node
+	for _, s := range tr.Spans {
+		n := node{op: s.OperationName, service: tr.Processes[s.ProcessID].ServiceName, requestID: tag(s.Tags, "request_id")}
+		for _, ref := range s.References {
+			if ref.RefType != "CHILD_OF" {
+				t.Errorf("span %q has a %s reference", s.OperationName, ref.RefType)
+				continue
+			}
+			i, ok := byID[ref.SpanID]
+			if !ok {
+				t.Errorf("span %q references span %s, not in the trace", s.OperationName, ref.SpanID)
+				continue
+			}
+			n.parentOp = tr.Spans[i].OperationName + "@" + tr.Processes[tr.Spans[i].ProcessID].ServiceName
+		}
+		got = append(got, n)
+	}
+	const rpc = "grpc.health.v1.Health/Check"
+	want := []node{
+		{op: "GET /v1/check/{service}", service: "gateway", requestID: "it-request-0001"},
+		{op: rpc, service: "gateway", parentOp: "GET /v1/check/{service}@gateway"},
+		{op: rpc, service: "user", parentOp: rpc + "@gateway", requestID: "it-request-0001"},
+		{op: "child", service: "user", parentOp: rpc + "@user"},
+	}
+	cmp := func(a, b node) int { return strings.Compare(a.op+a.service, b.op+b.service) }
+	slices.SortFunc(got, cmp)
+	slices.SortFunc(want, cmp)
+	if !slices.Equal(got, want) {
+		t.Errorf("spans in Jaeger:\n got %+v\nwant %+v", got, want)
+	}
+	for _, p := range tr.Processes {
+		for key, v := range map[string]string{
+			"deployment.environment.name": "integration",
+			"service.instance.id":         p.ServiceName + "-1",
+		} {
+			if got := tag(p.Tags, key); got != v {
+				t.Errorf("process %s tag %s = %q, want %q", p.ServiceName, key, got, v)
+			}
+		}
+	}
+
+	// Jaeger's own metrics are where jaeger/README.md says Prometheus
+	// scrapes them, and count the spans just received.
+	mresp, err := http.Get(j.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(metrics), "otelcol_receiver_accepted_spans") {
+		t.Errorf("%s has no otelcol_receiver_accepted_spans:\n%.2000s", j.MetricsURL, metrics)
+	}
+}
+
+func TestJaegerGoesDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real Jaeger")
+	}
+	j := testbackend.StartJaeger(t, jaegerConfig)
+	cfg := DefaultConfig()
+	cfg.Endpoint = j.OTLPGRPCAddr
+	cfg.QueueSize = 64
+	p, err := New(cfg, "gateway", WithErrorLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(requestid.Middleware(p.Middleware(workHandler())))
+	defer srv.Close()
+	get := func() {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + "/v1/users/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	// Connected and exporting first, so the exporter holds a live
+	// connection when Jaeger goes away.
+	get()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.ForceFlush(ctx); err != nil {
+		t.Fatalf("ForceFlush with Jaeger up: %v", err)
+	}
+
+	j.Stop()
+	for range 300 {
+		get()
+	}
+	err = shutdownReturns(t, p, 2*time.Second)
+	t.Logf("Shutdown with Jaeger gone: %v", err)
+}

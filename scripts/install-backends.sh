@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the real backends the tests run against (no container engine needed)
+# from the Go module proxy, at the versions docker-compose.yml pins. Each
+# binary is cached in $GOLDEN_BACKENDS_DIR/<name>-<version>/ and built only
+# when missing, so the second run is instant.
+#
+#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz ...]
+#
+# With no arguments it installs all of them. It prints the cache folder.
+set -euo pipefail
+
+CONSUL_VERSION=v1.14.11
+PROMETHEUS_VERSION=v0.307.3      # Prometheus 3.7.3
+ALERTMANAGER_VERSION=v0.28.1
+JAEGER_VERSION=v1.65.0           # Jaeger 2.2.0
+COMPOSE_VERSION=v2.32.4
+GHZ_VERSION=v0.93.0
+
+DIR="${GOLDEN_BACKENDS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/golden/backends}"
+mkdir -p "$DIR"
+export GOFLAGS=-mod=mod GOWORK=off
+
+log() { echo "install-backends: $*" >&2; }
+
+# copy_module MODULE@VERSION: a writable copy of the module's source, for
+# modules that `go install` refuses (replace directives, go.work files).
+copy_module() {
+	local src tmp
+	src=$(go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	[ -n "$src" ] || { log "cannot download $1"; exit 1; }
+	tmp=$(mktemp -d)
+	cp -r "$src/." "$tmp/"
+	chmod -R u+w "$tmp"
+	echo "$tmp"
+}
+
+# done_or_build NAME VERSION: true when NAME-VERSION is already built.
+have() { [ -x "$DIR/$1-$2/$1" ]; }
+
+build_consul() {
+	have consul $CONSUL_VERSION && return
+	log "building consul $CONSUL_VERSION (a few minutes)"
+	local src; src=$(copy_module github.com/hashicorp/consul@$CONSUL_VERSION)
+	(cd "$src" && go mod edit -dropreplace github.com/hashicorp/consul/api \
+		-dropreplace github.com/hashicorp/consul/sdk -dropreplace github.com/hashicorp/consul/proto-public &&
+		go build -o "$DIR/consul-$CONSUL_VERSION.tmp/consul" .)
+	mv "$DIR/consul-$CONSUL_VERSION.tmp" "$DIR/consul-$CONSUL_VERSION"
+	rm -rf "$src"
+}
+
+build_prometheus() {
+	have prometheus $PROMETHEUS_VERSION && have promtool $PROMETHEUS_VERSION && return
+	log "building prometheus and promtool $PROMETHEUS_VERSION (a few minutes)"
+	local src; src=$(copy_module github.com/prometheus/prometheus@$PROMETHEUS_VERSION)
+	rm -f "$src/go.work" "$src/go.work.sum"
+	local out="$DIR/prometheus-$PROMETHEUS_VERSION.tmp"
+	(cd "$src" && go build -o "$out/prometheus" ./cmd/prometheus && go build -o "$out/promtool" ./cmd/promtool)
+	rm -rf "$DIR/prometheus-$PROMETHEUS_VERSION" "$DIR/promtool-$PROMETHEUS_VERSION"
+	mkdir -p "$DIR/promtool-$PROMETHEUS_VERSION"
+	mv "$out/promtool" "$DIR/promtool-$PROMETHEUS_VERSION/promtool"
+	mv "$out" "$DIR/prometheus-$PROMETHEUS_VERSION"
+	rm -rf "$src"
+}
+
+build_alertmanager() {
+	have alertmanager $ALERTMANAGER_VERSION && have amtool $ALERTMANAGER_VERSION && return
+	log "building alertmanager and amtool $ALERTMANAGER_VERSION"
+	GOBIN="$DIR/alertmanager-$ALERTMANAGER_VERSION" go install github.com/prometheus/alertmanager/cmd/alertmanager@$ALERTMANAGER_VERSION
+	GOBIN="$DIR/amtool-$ALERTMANAGER_VERSION" go install github.com/prometheus/alertmanager/cmd/amtool@$ALERTMANAGER_VERSION
+}
+
+build_jaeger() {
+	have jaeger $JAEGER_VERSION && return
+	log "building jaeger $JAEGER_VERSION"
+	local src; src=$(copy_module github.com/jaegertracing/jaeger@$JAEGER_VERSION)
+	(cd "$src" && go build -o "$DIR/jaeger-$JAEGER_VERSION.tmp/jaeger" ./cmd/jaeger)
+	mv "$DIR/jaeger-$JAEGER_VERSION.tmp" "$DIR/jaeger-$JAEGER_VERSION"
+	rm -rf "$src"
+}
+
+build_compose() {
+	have docker-compose $COMPOSE_VERSION && return
+	log "building docker compose $COMPOSE_VERSION"
+	local tmp; tmp=$(mktemp -d)
+	GOBIN="$tmp" go install github.com/docker/compose/v2/cmd@$COMPOSE_VERSION
+	mkdir -p "$DIR/docker-compose-$COMPOSE_VERSION"
+	mv "$tmp/cmd" "$DIR/docker-compose-$COMPOSE_VERSION/docker-compose"
+	rm -rf "$tmp"
+}
+
+build_ghz() {
+	have ghz $GHZ_VERSION && return
+	log "building ghz $GHZ_VERSION"
+	GOBIN="$DIR/ghz-$GHZ_VERSION" go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION
+}
+
+# The Go tool has to run outside this repository so that its go.mod does not
+# take part in the builds.
+cd "$DIR"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz)
+for t in "${targets[@]}"; do
+	case "$t" in
+	consul | prometheus | alertmanager | jaeger | compose | ghz) "build_$t" ;;
+	*) log "unknown backend $t"; exit 2 ;;
+	esac
+done
+echo "$DIR"
