@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,20 +137,30 @@ func startFakeUserService(t *testing.T, certs string, srv userv1.UserServiceServ
 // stops cleanly.
 func runService(t *testing.T, svc interface{ Run(context.Context) error }) {
 	t.Helper()
+	t.Cleanup(runServiceUntil(t, svc))
+}
+
+// runServiceUntil runs svc until the returned stop is called, which fails
+// the test unless svc then stops cleanly. Calling stop again does nothing.
+func runServiceUntil(t *testing.T, svc interface{ Run(context.Context) error }) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("service did not stop cleanly: %v", err)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("service did not stop cleanly: %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Error("service did not stop within a minute")
 			}
-		case <-time.After(time.Minute):
-			t.Error("service did not stop within a minute")
-		}
-	})
+		})
+	}
 }
 
 // caCertPool returns the pool of the stack's root CA.

@@ -12,6 +12,7 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -167,7 +168,11 @@ func (s *Server) Serve() error {
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.log.WithField("addr", s.lis.Addr().String()).Info("gRPC server listening")
-	return s.grpc.Serve(s.lis)
+	if err := s.grpc.Serve(s.lis); !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	// Shutdown came first (SIGTERM during start-up): a clean stop too.
+	return nil
 }
 
 // SetNotServing reports NOT_SERVING for every service from now on, so health

@@ -396,9 +396,6 @@ func TestCloseReleasesPort(t *testing.T) {
 // it (a SIGTERM during start-up); the lifecycle.Component contract says Serve
 // then returns nil.
 func TestServeAfterShutdownReturnsNil(t *testing.T) {
-	t.Skip("BUG: Server.Serve after Shutdown returns grpc.ErrServerStopped instead of nil, " +
-		"so lifecycle.Run reports an error for a SIGTERM during start-up; Serve should map grpc.ErrServerStopped to nil " +
-		"as lifecycle.HTTPServer does with http.ErrServerClosed")
 	dir := certs(t)
 	s := listen(t, dir, nil)
 	if err := s.Shutdown(context.Background()); err != nil {

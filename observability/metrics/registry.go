@@ -72,6 +72,13 @@ type BuildInfo struct {
 	Revision string
 }
 
+// Resolve returns b with its empty fields filled from the running binary's
+// build information, as golden_build_info reports them.
+func (b BuildInfo) Resolve() BuildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return b.resolve(bi)
+}
+
 // resolve fills the empty fields of b from bi (nil when the binary carries
 // no build information) and "unknown".
 func (b BuildInfo) resolve(bi *debug.BuildInfo) BuildInfo {
@@ -104,8 +111,7 @@ func (b BuildInfo) resolve(bi *debug.BuildInfo) BuildInfo {
 // process collector and golden_build_info for b. Register the Server, Client
 // and HTTP metrics of the process on it and serve it with Handler.
 func NewRegistry(b BuildInfo) *prometheus.Registry {
-	bi, _ := debug.ReadBuildInfo()
-	b = b.resolve(bi)
+	b = b.Resolve()
 	reg := prometheus.NewRegistry()
 	// A fresh registry and fixed, distinct collectors: these cannot fail.
 	reg.MustRegister(

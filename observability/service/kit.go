@@ -46,6 +46,7 @@ type Kit struct {
 	grpcMetrics *metrics.Server
 	httpMetrics *metrics.HTTP
 	client      *metrics.Client
+	registrar   *discovery.Registrar
 	ready       atomic.Pointer[func() bool]
 }
 
@@ -61,6 +62,9 @@ func Start(s Settings) (k *Kit, err error) {
 	if host == "" {
 		host = s.Name
 	}
+	// One version everywhere: metrics, spans and the Consul registration.
+	build := metrics.BuildInfo{Service: s.Name, Version: s.Version}.Resolve()
+	s.Version = build.Version
 	k = &Kit{Settings: s}
 	k.admin = admin.New(lis, func() bool {
 		ready := k.ready.Load()
@@ -73,7 +77,7 @@ func Start(s Settings) (k *Kit, err error) {
 		}
 	}()
 
-	k.Registry = metrics.NewRegistry(metrics.BuildInfo{Service: s.Name, Version: s.Version})
+	k.Registry = metrics.NewRegistry(build)
 	k.admin.Handle("GET /metrics", metrics.Handler(k.Registry))
 	if s.DebugPages {
 		k.admin.EnableDebugPages()
@@ -155,33 +159,42 @@ func (k *Kit) HTTPMiddleware(next http.Handler) (http.Handler, error) {
 	return k.Tracing.Middleware(k.httpMetrics.Middleware(k.logger.HTTPMiddleware(next))), nil
 }
 
-// Register returns the component that keeps inst registered in Consul, or
-// nil when discovery is off. beforeDeregister runs first on shutdown (set
-// NOT_SERVING there).
-func (k *Kit) Register(inst discovery.Instance, beforeDeregister func()) (lifecycle.Component, error) {
+// Register makes Run keep inst registered in Consul, when discovery is on.
+// The registrar runs after every other component, so on shutdown it
+// deregisters first: beforeDeregister runs (set NOT_SERVING there), the
+// instance leaves Consul, clients stop routing to it during the drain wait,
+// and only then do the servers drain.
+func (k *Kit) Register(inst discovery.Instance, beforeDeregister func()) error {
 	if !k.Discovery.Enabled() {
-		return nil, nil
+		return nil
 	}
 	inst.Version = k.Version
 	inst.MetricsPort = k.AdminPort()
 	r, err := discovery.NewRegistrar(k.Discovery, inst, discovery.WithLogger(k.Log), discovery.WithBeforeDeregister(beforeDeregister))
 	if err != nil {
-		return nil, fmt.Errorf("consul registration: %w", err)
+		return fmt.Errorf("consul registration: %w", err)
 	}
-	return r, nil
+	k.registrar = r
+	return nil
 }
 
-// Run serves the admin server, the tracer provider and components (in that
-// order) until ctx ends, then stops them in reverse order within the
-// shutdown timeout: the service's servers drain first, spans are flushed
-// after them, and the admin server (readiness, metrics) goes last. Logs are
-// flushed at the very end. nil components are skipped.
+// InstanceID returns the instance's ID in Consul, or "" without discovery.
+func (k *Kit) InstanceID() string {
+	if k.registrar == nil {
+		return ""
+	}
+	return k.registrar.ID()
+}
+
+// Run serves the admin server, the tracer provider, components and the
+// Consul registrar (in that order) until ctx ends, then stops them in
+// reverse order within the shutdown timeout: the instance deregisters, the
+// service's servers drain, spans are flushed after them, and the admin
+// server (readiness, metrics) goes last. Logs are flushed at the very end.
 func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error {
-	all := []lifecycle.Component{k.admin, k.Tracing}
-	for _, c := range components {
-		if c != nil {
-			all = append(all, c)
-		}
+	all := append([]lifecycle.Component{k.admin, k.Tracing}, components...)
+	if k.registrar != nil {
+		all = append(all, k.registrar)
 	}
 	err := lifecycle.Run(ctx, k.Log, k.ShutdownTimeout, all...)
 	return errors.Join(err, k.closeLogger())

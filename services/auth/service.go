@@ -17,7 +17,6 @@ import (
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
-	"github.com/golden-stack/golden/observability/lifecycle"
 	rl "github.com/golden-stack/golden/observability/ratelimit"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/service"
@@ -104,7 +103,6 @@ func (c *Config) Validate() error {
 type Service struct {
 	kit   *service.Kit
 	grpc  *grpcserver.Server
-	reg   lifecycle.Component
 	users *grpc.ClientConn
 }
 
@@ -149,7 +147,7 @@ func New(cfg Config) (s *Service, err error) {
 	authv1.RegisterAuthServiceServer(s.grpc.GRPC(), NewServer(userv1.NewUserServiceClient(s.users), signer, NewRefreshStore(cfg.Token.RefreshTTL), s.grpc.Serving))
 	kit.SetReady(s.grpc.Serving)
 
-	if s.reg, err = kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing); err != nil {
+	if err := kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -157,6 +155,9 @@ func New(cfg Config) (s *Service, err error) {
 
 // GRPCAddr returns the address the gRPC server listens on.
 func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
+
+// InstanceID returns the instance's ID in Consul ("" without discovery).
+func (s *Service) InstanceID() string { return s.kit.InstanceID() }
 
 // AdminAddr returns the address the admin server listens on.
 func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
@@ -166,7 +167,7 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.users.Close()
-	return s.kit.Run(ctx, s.grpc, s.reg)
+	return s.kit.Run(ctx, s.grpc)
 }
 
 // close releases what New acquired when New fails.

@@ -68,7 +68,6 @@ func (c *Config) Validate() error {
 type Service struct {
 	kit   *service.Kit
 	http  *lifecycle.HTTPServer
-	reg   lifecycle.Component
 	conns []*grpc.ClientConn
 }
 
@@ -116,7 +115,7 @@ func New(cfg Config) (s *Service, err error) {
 
 	var draining atomic.Bool
 	kit.SetReady(func() bool { return !draining.Load() })
-	if s.reg, err = kit.Register(discovery.Instance{
+	if err = kit.Register(discovery.Instance{
 		Name:      cfg.Name,
 		Port:      lis.Addr().(*net.TCPAddr).Port,
 		HTTPCheck: &discovery.HTTPCheck{Port: kit.AdminPort()},
@@ -130,6 +129,9 @@ func New(cfg Config) (s *Service, err error) {
 // HTTPAddr returns the address the API listens on.
 func (s *Service) HTTPAddr() string { return s.http.Addr().String() }
 
+// InstanceID returns the instance's ID in Consul ("" without discovery).
+func (s *Service) InstanceID() string { return s.kit.InstanceID() }
+
 // AdminAddr returns the address the admin server listens on.
 func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 
@@ -138,7 +140,7 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // after a clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.closeConns()
-	return s.kit.Run(ctx, s.http, s.reg)
+	return s.kit.Run(ctx, s.http)
 }
 
 func (s *Service) close() {

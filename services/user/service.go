@@ -14,7 +14,6 @@ import (
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
-	"github.com/golden-stack/golden/observability/lifecycle"
 	rl "github.com/golden-stack/golden/observability/ratelimit"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/service"
@@ -94,7 +93,6 @@ var publicMethods = append([]string{
 type Service struct {
 	kit  *service.Kit
 	grpc *grpcserver.Server
-	reg  lifecycle.Component
 }
 
 // New validates cfg, binds the service's ports and wires the request path:
@@ -137,16 +135,18 @@ func New(cfg Config) (s *Service, err error) {
 	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(store, WithHealth(srv.Serving), WithBcryptCost(cfg.BcryptCost)))
 	kit.SetReady(srv.Serving)
 
-	reg, err := kit.Register(discovery.Instance{Name: cfg.Name, Port: srv.Addr().(*net.TCPAddr).Port}, srv.SetNotServing)
-	if err != nil {
+	if err := kit.Register(discovery.Instance{Name: cfg.Name, Port: srv.Addr().(*net.TCPAddr).Port}, srv.SetNotServing); err != nil {
 		srv.Close()
 		return nil, err
 	}
-	return &Service{kit: kit, grpc: srv, reg: reg}, nil
+	return &Service{kit: kit, grpc: srv}, nil
 }
 
 // GRPCAddr returns the address the gRPC server listens on.
 func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
+
+// InstanceID returns the instance's ID in Consul ("" without discovery).
+func (s *Service) InstanceID() string { return s.kit.InstanceID() }
 
 // AdminAddr returns the address the admin server listens on.
 func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
@@ -155,5 +155,5 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // the shutdown timeout and flushes spans and logs. It returns nil after a
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
-	return s.kit.Run(ctx, s.grpc, s.reg)
+	return s.kit.Run(ctx, s.grpc)
 }
