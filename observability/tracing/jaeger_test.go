@@ -7,7 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +86,37 @@ func fetchTrace(t *testing.T, queryURL string, id trace.TraceID, want int) jaege
 	}
 	t.Fatalf("trace %s with %d spans not found in Jaeger; last answer %s", id, want, last)
 	return jaegerTrace{}
+}
+
+func TestJaegerConfigRenders(t *testing.T) {
+	src, err := os.ReadFile(jaegerConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ports and retention jaeger/README.md documents.
+	for _, want := range []string{"0.0.0.0:4317", "0.0.0.0:4318", "0.0.0.0:16686", "0.0.0.0:16685", "0.0.0.0:13133",
+		"port: 8888", "keys: /badger/key", "values: /badger/data", "ephemeral: false", "spans: 168h"} {
+		if !strings.Contains(string(src), want) {
+			t.Errorf("%s does not contain %q", jaegerConfig, want)
+		}
+	}
+	dir := t.TempDir()
+	ports := map[int]int{}
+	next := 30000
+	out, err := testbackend.RenderJaegerConfig(src, dir, func(int) int { next++; return next }, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{4317, 4318, 16686, 16685, 13133, 8888} {
+		if ports[p] == 0 || !strings.Contains(string(out), strconv.Itoa(ports[p])) {
+			t.Errorf("port %d not replaced (map %v)", p, ports)
+		}
+	}
+	for _, want := range []string{"keys: " + filepath.Join(dir, "key"), "values: " + filepath.Join(dir, "data"), "host: 127.0.0.1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rendered config lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestJaegerIntegration(t *testing.T) {

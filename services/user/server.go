@@ -21,6 +21,7 @@ const (
 	msgInternal           = "internal error"
 	msgNotFound           = "user not found"
 	msgAlreadyExists      = "username or email already taken"
+	msgUnavailable        = "user store unavailable"
 	msgUnauthenticated    = "missing or invalid access token"
 	msgPermissionDenied   = "may only delete your own account"
 )
@@ -273,8 +274,9 @@ func invalidArgumentMessage(msg string, es FieldErrors) error {
 }
 
 // storeError maps a Store (or context) error to a status. Known errors get their own
-// codes; context errors keep theirs; anything else becomes a generic
-// Internal so that no internal detail reaches the caller.
+// codes (ErrUnavailable becomes Unavailable); context errors keep theirs;
+// anything else becomes a generic Internal so that no internal detail
+// reaches the caller.
 func storeError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -283,6 +285,10 @@ func storeError(err error) error {
 		return status.Error(codes.AlreadyExists, msgAlreadyExists)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
+	case errors.Is(err, ErrUnavailable):
+		// Unavailable tells clients a retry may succeed; the cause (an
+		// address, a backend's answer) stays in the error for logs only.
+		return status.Error(codes.Unavailable, msgUnavailable)
 	}
 	return status.Error(codes.Internal, msgInternal)
 }

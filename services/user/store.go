@@ -34,6 +34,11 @@ var (
 	ErrNotFound = errors.New("user: not found")
 	// ErrAlreadyExists reports that the username or email is already taken.
 	ErrAlreadyExists = errors.New("user: already exists")
+	// ErrUnavailable reports that a Store backed by another system (such as
+	// ConsulStore) could not reach it or got no definite answer from it.
+	// The operation may or may not have taken effect; retrying later may
+	// succeed. Errors wrapping it carry the cause for logs and traces only.
+	ErrUnavailable = errors.New("user store unavailable")
 )
 
 // Store persists user accounts. Implementations must be safe for concurrent
@@ -133,12 +138,12 @@ func (s *MemoryStore) Create(ctx context.Context, u User) (User, error) {
 	}
 	// The ID is generated under the lock so that the order in which IDs
 	// are appended to s.order is the order in which they were generated.
-	id, err := uuid.NewV7()
+	id, err := newID()
 	if err != nil {
 		return User{}, err
 	}
 	now := s.now()
-	u.ID = id.String()
+	u.ID = id
 	u.CreatedAt, u.UpdatedAt = now, now
 	u = u.clone()
 
@@ -262,6 +267,18 @@ func (s *MemoryStore) compact() {
 		}
 	}
 	s.order, s.dead = live, 0
+}
+
+// newID returns a new user ID, a UUIDv7 in canonical lower-case form. The
+// uuid package keeps IDs strictly increasing within the process, so their
+// string order is their creation order (see MemoryStore). Both stores use
+// it, so IDs look and sort the same whichever store issued them.
+func newID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
 }
 
 // foldKey is the uniqueness key for usernames and emails. Validation already

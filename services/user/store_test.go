@@ -28,10 +28,46 @@ func mustCreate(t testing.TB, s Store, u User) User {
 	return got
 }
 
-func TestMemoryStoreCreateGet(t *testing.T) {
+// storeFactory returns a new, empty Store whose timestamps come from now
+// (the real clock when now is nil).
+type storeFactory func(t *testing.T, now func() time.Time) Store
+
+// testStoreConformance checks the Store contract, which every
+// implementation must meet in the same way, on stores from newStore.
+func testStoreConformance(t *testing.T, newStore storeFactory) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, newStore storeFactory)
+	}{
+		{"CreateGet", conformCreateGet},
+		{"ReturnsCopies", conformReturnsCopies},
+		{"Duplicates", conformDuplicates},
+		{"NotFound", conformNotFound},
+		{"Delete", conformDelete},
+		{"CanceledContext", conformCanceledContext},
+		{"ConcurrentSameUsername", conformConcurrentSameUsername},
+		{"ConcurrentMixed", conformConcurrentMixed},
+		{"IDsSortInCreationOrder", conformIDsSortInCreationOrder},
+		{"PaginationWithDeletes", func(t *testing.T, newStore storeFactory) {
+			checkPagingWithDeletes(t, newStore(t, nil), 300, 25)
+		}},
+		{"ListEdges", conformListEdges},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore) })
+	}
+}
+
+func TestMemoryStoreConformance(t *testing.T) {
+	testStoreConformance(t, func(_ *testing.T, now func() time.Time) Store {
+		return NewMemoryStore(WithClock(now))
+	})
+}
+
+func conformCreateGet(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	fixed := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := NewMemoryStore(WithClock(func() time.Time { return fixed }))
+	fixed := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC)
+	s := newStore(t, func() time.Time { return fixed })
 
 	in := newUser(1)
 	in.ID = "caller-chosen-id-is-ignored"
@@ -47,8 +83,11 @@ func TestMemoryStoreCreateGet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
-	if got.Username != in.Username || got.Email != in.Email || string(got.PasswordHash) != string(in.PasswordHash) {
+	if got.ID != created.ID || got.Username != in.Username || got.Email != in.Email || string(got.PasswordHash) != string(in.PasswordHash) {
 		t.Errorf("Get = %+v, want fields of %+v", got, in)
+	}
+	if !got.CreatedAt.Equal(fixed) || !got.UpdatedAt.Equal(fixed) {
+		t.Errorf("Get timestamps = %v, %v; want %v", got.CreatedAt, got.UpdatedAt, fixed)
 	}
 
 	byName, err := s.GetByUsername(ctx, "USER00001")
@@ -60,9 +99,9 @@ func TestMemoryStoreCreateGet(t *testing.T) {
 	}
 }
 
-func TestMemoryStoreReturnsCopies(t *testing.T) {
+func conformReturnsCopies(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	s := NewMemoryStore()
+	s := newStore(t, nil)
 	in := newUser(1)
 	created := mustCreate(t, s, in)
 
@@ -79,8 +118,8 @@ func TestMemoryStoreReturnsCopies(t *testing.T) {
 	}
 }
 
-func TestMemoryStoreDuplicates(t *testing.T) {
-	s := NewMemoryStore()
+func conformDuplicates(t *testing.T, newStore storeFactory) {
+	s := newStore(t, nil)
 	mustCreate(t, s, User{Username: "alice", Email: "alice@example.com"})
 
 	tests := []struct {
@@ -91,6 +130,7 @@ func TestMemoryStoreDuplicates(t *testing.T) {
 		{"username differing in case", User{Username: "ALICE", Email: "other@example.com"}},
 		{"same email", User{Username: "bob", Email: "alice@example.com"}},
 		{"email differing in case", User{Username: "bob", Email: "Alice@Example.COM"}},
+		{"both", User{Username: "Alice", Email: "ALICE@example.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,27 +139,36 @@ func TestMemoryStoreDuplicates(t *testing.T) {
 			}
 		})
 	}
+	// A losing Create leaves nothing behind: its free email stays free.
+	if _, err := s.Create(context.Background(), User{Username: "carol", Email: "other@example.com"}); err != nil {
+		t.Errorf("Create after rejected duplicates: %v", err)
+	}
+	if users, _, err := s.List(context.Background(), "", 10); err != nil || len(users) != 2 {
+		t.Errorf("List = %d users, %v; want alice and carol", len(users), err)
+	}
 }
 
-func TestMemoryStoreNotFound(t *testing.T) {
+func conformNotFound(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	s := NewMemoryStore()
+	s := newStore(t, nil)
 	const missing = "01890a5d-ac96-774b-bcce-b302099a8057"
 
-	if _, err := s.Get(ctx, missing); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get = %v, want ErrNotFound", err)
+	for _, id := range []string{missing, "not-an-id", ""} {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
+		}
+		if err := s.Delete(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Delete(%q) = %v, want ErrNotFound", id, err)
+		}
 	}
 	if _, err := s.GetByUsername(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetByUsername = %v, want ErrNotFound", err)
 	}
-	if err := s.Delete(ctx, missing); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Delete = %v, want ErrNotFound", err)
-	}
 }
 
-func TestMemoryStoreDelete(t *testing.T) {
+func conformDelete(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	s := NewMemoryStore()
+	s := newStore(t, nil)
 	u := mustCreate(t, s, newUser(1))
 
 	if err := s.Delete(ctx, u.ID); err != nil {
@@ -141,8 +190,8 @@ func TestMemoryStoreDelete(t *testing.T) {
 	}
 }
 
-func TestMemoryStoreCanceledContext(t *testing.T) {
-	s := NewMemoryStore()
+func conformCanceledContext(t *testing.T, newStore storeFactory) {
+	s := newStore(t, nil)
 	u := mustCreate(t, s, newUser(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -165,10 +214,21 @@ func TestMemoryStoreCanceledContext(t *testing.T) {
 	if _, err := s.Get(context.Background(), u.ID); err != nil {
 		t.Errorf("canceled Delete still deleted: %v", err)
 	}
+	if _, err := s.GetByUsername(context.Background(), newUser(2).Username); !errors.Is(err, ErrNotFound) {
+		t.Errorf("canceled Create still created: %v", err)
+	}
 }
 
-func TestMemoryStoreConcurrentSameUsername(t *testing.T) {
-	s := NewMemoryStore()
+func conformConcurrentSameUsername(t *testing.T, newStore storeFactory) {
+	s := newStore(t, nil)
+	checkOneWinner(t, func(int) Store { return s })
+}
+
+// checkOneWinner races 64 creates of one username (in varying case, with
+// distinct emails) through the stores storeFor returns, and checks that
+// exactly one wins and the others get ErrAlreadyExists.
+func checkOneWinner(t *testing.T, storeFor func(i int) Store) {
+	t.Helper()
 	const n = 64
 	var (
 		wg       sync.WaitGroup
@@ -181,13 +241,11 @@ func TestMemoryStoreConcurrentSameUsername(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			// Same username in varying case, distinct emails: only the
-			// username can collide.
 			name := "racer"
 			if i%2 == 1 {
 				name = "RACER"
 			}
-			u, err := s.Create(context.Background(), User{Username: name, Email: fmt.Sprintf("r%d@example.com", i)})
+			u, err := storeFor(i).Create(context.Background(), User{Username: name, Email: fmt.Sprintf("r%d@example.com", i)})
 			errs[i], winnerID[i] = err, u.ID
 		}()
 	}
@@ -209,21 +267,22 @@ func TestMemoryStoreConcurrentSameUsername(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d creates won, want exactly 1", wins)
 	}
-	users, next, err := s.List(context.Background(), "", 100)
+	users, next, err := storeFor(0).List(context.Background(), "", 100)
 	if err != nil || len(users) != 1 || next != "" {
 		t.Errorf("List = %d users, next %q, err %v; want the single winner", len(users), next, err)
 	}
 }
 
-func TestMemoryStoreConcurrentMixed(t *testing.T) {
+func conformConcurrentMixed(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	s := NewMemoryStore()
+	s := newStore(t, nil)
+	const workers, perWorker = 8, 40
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 100 {
+			for i := range perWorker {
 				u, err := s.Create(ctx, newUser(w*1000+i))
 				if err != nil {
 					t.Errorf("Create: %v", err)
@@ -242,10 +301,10 @@ func TestMemoryStoreConcurrentMixed(t *testing.T) {
 	}
 	wg.Wait()
 
-	// 8 workers x 100 creates, 34 of each 100 deleted.
+	// Each worker deletes users 0, 3, ..., 39: 14 of its 40.
 	all := listAll(t, s, 50)
-	if len(all) != 8*66 {
-		t.Errorf("listed %d users, want %d", len(all), 8*66)
+	if want := workers * (perWorker - 14); len(all) != want {
+		t.Errorf("listed %d users, want %d", len(all), want)
 	}
 }
 
@@ -271,10 +330,10 @@ func listAll(t *testing.T, s Store, pageSize int) []string {
 	return nil
 }
 
-func TestMemoryStoreIDsSortInCreationOrder(t *testing.T) {
-	s := NewMemoryStore()
+func conformIDsSortInCreationOrder(t *testing.T, newStore storeFactory) {
+	s := newStore(t, nil)
 	var ids []string
-	for i := range 2000 {
+	for i := range 300 {
 		ids = append(ids, mustCreate(t, s, newUser(i)).ID)
 	}
 	if !slices.IsSorted(ids) {
@@ -285,10 +344,14 @@ func TestMemoryStoreIDsSortInCreationOrder(t *testing.T) {
 	}
 }
 
-func TestMemoryStorePaginationWithDeletes(t *testing.T) {
+// checkPagingWithDeletes creates total users in s and pages through them
+// pageSize at a time, deleting users between pages (the cursor user
+// itself, a scattered block of users not yet listed, and users already
+// listed), then checks that no user was listed twice or after its
+// deletion and no survivor was skipped.
+func checkPagingWithDeletes(t *testing.T, s Store, total, pageSize int) {
+	t.Helper()
 	ctx := context.Background()
-	s := NewMemoryStore()
-	const total, pageSize = 1234, 100
 	ids := make([]string, total)
 	for i := range total {
 		ids[i] = mustCreate(t, s, newUser(i)).ID
@@ -305,10 +368,14 @@ func TestMemoryStorePaginationWithDeletes(t *testing.T) {
 		deleted[id] = true
 	}
 
+	step, block := pageSize*97/100, pageSize*6/10
 	seen := map[string]bool{}
 	var order []string
 	after := ""
 	for page := 0; ; page++ {
+		if page > total {
+			t.Fatal("listing did not terminate")
+		}
 		users, next, err := s.List(ctx, after, pageSize)
 		if err != nil {
 			t.Fatalf("List page %d: %v", page, err)
@@ -329,11 +396,8 @@ func TestMemoryStorePaginationWithDeletes(t *testing.T) {
 		if next == "" {
 			break
 		}
-		// Between pages: delete the cursor user itself, a block of
-		// users not yet listed (enough to force compactions), and some
-		// users already listed.
 		del(next)
-		for i := page * 97; i < min(total, page*97+60); i++ {
+		for i := page * step; i < min(total, page*step+block); i++ {
 			del(ids[(i*7+page)%total])
 		}
 		del(ids[page])
@@ -353,9 +417,9 @@ func TestMemoryStorePaginationWithDeletes(t *testing.T) {
 	}
 }
 
-func TestMemoryStoreListEdges(t *testing.T) {
+func conformListEdges(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	s := NewMemoryStore()
+	s := newStore(t, nil)
 
 	users, next, err := s.List(ctx, "", 10)
 	if err != nil || len(users) != 0 || next != "" {
@@ -380,6 +444,12 @@ func TestMemoryStoreListEdges(t *testing.T) {
 		t.Fatalf("page 2: %d users, next %q; want 100 and no next", len(page2), next)
 	}
 
+	// A page larger than the store holds everything.
+	all, next, _ := s.List(ctx, "", 1000)
+	if len(all) != 200 || next != "" {
+		t.Fatalf("page of 1000: %d users, next %q; want 200 and no next", len(all), next)
+	}
+
 	// When every user after the page is deleted, the page is the last.
 	for _, id := range ids[150:] {
 		if err := s.Delete(ctx, id); err != nil {
@@ -400,11 +470,28 @@ func TestMemoryStoreListEdges(t *testing.T) {
 		t.Errorf("after deleted ID: got %v, want %s", users, ids[11])
 	}
 
+	// A page that starts in a run of deleted users is filled from the
+	// survivors after it.
+	for _, id := range ids[20:40] {
+		if err := s.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, next, _ = s.List(ctx, ids[19], 5)
+	if len(users) != 5 || users[0].ID != ids[40] || next != ids[44] {
+		t.Errorf("after deleted run: %d users, next %q; want 5 from %s", len(users), next, ids[40])
+	}
+
 	// An ID past every user gives an empty last page.
 	users, next, _ = s.List(ctx, "ffffffff-ffff-7fff-bfff-ffffffffffff", 10)
 	if len(users) != 0 || next != "" {
 		t.Errorf("after max ID: %d users, next %q", len(users), next)
 	}
+}
+
+func TestMemoryStorePaginationWithDeletes(t *testing.T) {
+	// Large enough, with enough deletes, to force compactions.
+	checkPagingWithDeletes(t, NewMemoryStore(), 1234, 100)
 }
 
 func TestMemoryStoreCompactionKeepsOrder(t *testing.T) {
