@@ -23,6 +23,9 @@ import (
 
 var services = []string{"auth", "gateway", "user"}
 
+// trafficRound numbers driveTraffic's rounds so user names never repeat.
+var trafficRound int
+
 // withConsul turns discovery on in every service of a stack, with checks
 // and drain waits short enough for a test.
 func withConsul(addr string) func(*stackConfig) {
@@ -30,6 +33,7 @@ func withConsul(addr string) func(*stackConfig) {
 		for _, s := range []*service.Settings{&sc.user.Settings, &sc.auth.Settings, &sc.gateway.Settings} {
 			enableConsul(s, addr)
 		}
+		sc.user.Store = "consul"
 	}
 }
 
@@ -162,6 +166,17 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 	consul := testbackend.NewConsul(t) // ports chosen, agent not running yet
 	certs := newCerts(t)
 	s := startStackWithCerts(t, certs, withConsul(consul.HTTPAddr))
+	// A second user instance sharing the accounts in Consul's KV store;
+	// stopped later in the test.
+	cfg2 := userConfig(certs)
+	enableConsul(&cfg2.Settings, consul.HTTPAddr)
+	cfg2.Store = "consul"
+	user2, err := user.New(cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopUser2 := runServiceUntil(t, user2)
+	id2 := user2.InstanceID()
 
 	// Consul comes up after the services: they register once it appears.
 	consul.Start(t)
@@ -170,7 +185,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, "every instance passing in Consul", func() error {
-		for svc, want := range map[string]int{"auth": 1, "gateway": 1, "user": 1} {
+		for svc, want := range map[string]int{"auth": 1, "gateway": 1, "user": 2} {
 			ids, err := passingInstances(client, svc)
 			if err != nil {
 				return err
@@ -185,7 +200,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 	prom := testbackend.StartPrometheus(t, renderPrometheusConfig(t, consul.HTTPAddr))
 	var targets []testbackend.Target
 	eventually(t, time.Minute, "Prometheus scraping every instance", func() error {
-		targets, err = upTargets(prom, 3)
+		targets, err = upTargets(prom, 4)
 		return err
 	})
 	for _, tg := range targets {
@@ -264,21 +279,16 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 		t.Logf("%s: %d series on /metrics", name, series)
 	}
 
-	// A second user instance joins, then stops: it leaves Consul and the
-	// target list. (Started after the traffic: each instance has its own
-	// in-memory store.)
-	cfg2 := userConfig(certs)
-	enableConsul(&cfg2.Settings, consul.HTTPAddr)
-	user2, err := user.New(cfg2)
-	if err != nil {
-		t.Fatal(err)
+	// Both user instances served the traffic (round robin through Consul).
+	for _, inst := range []string{s.user.InstanceID(), id2} {
+		samples, err := prom.Query(`sum(grpc_server_handled_total{service="user",instance="` + inst + `"})`)
+		if err != nil || len(samples) != 1 || samples[0].Value[1] == "0" {
+			t.Errorf("user instance %s served nothing: %v %v", inst, samples, err)
+		}
 	}
-	stopUser2 := runServiceUntil(t, user2)
-	id2 := user2.InstanceID()
-	eventually(t, time.Minute, "second user instance scraped", func() error {
-		_, err := upTargets(prom, 4)
-		return err
-	})
+
+	// Stopping an instance: it leaves Consul and the target list, and the
+	// traffic goes on without failures on the remaining instance.
 	stopUser2()
 	eventually(t, 30*time.Second, "stopped instance gone from Consul", func() error {
 		ids, err := passingInstances(client, "user")
@@ -290,6 +300,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 		}
 		return nil
 	})
+	driveTraffic(t, s, 3)
 	eventually(t, 30*time.Second, "stopped instance gone from Prometheus targets", func() error {
 		targets, err := prom.ActiveTargets()
 		if err != nil {
@@ -326,17 +337,24 @@ func upTargets(prom *testbackend.Prometheus, n int) ([]testbackend.Target, error
 }
 
 // driveTraffic sends n rounds of mixed requests through the gateway and
-// returns values that must never appear in metric labels.
+// returns values that must never appear in metric labels. Every sign-up,
+// login and read must succeed.
 func driveTraffic(t *testing.T, s *stack, n int) []string {
 	t.Helper()
 	var never []string
-	for i := range n {
+	for range n {
+		trafficRound++
+		i := trafficRound
 		name := fmt.Sprintf("signal%03d", i)
 		id := signup(t, s, name)
 		access, refresh := login(t, s, name)
 		rid := fmt.Sprintf("traffic-%06d-req", i)
-		s.call(t, "GET", "/v1/users/"+id, access, nil, "X-Request-ID", rid)
-		s.call(t, "GET", "/v1/users?page_size=5", access, nil)
+		if r := s.call(t, "GET", "/v1/users/"+id, access, nil, "X-Request-ID", rid); r.status != 200 {
+			t.Fatalf("read own account: %d %v", r.status, r.body)
+		}
+		if r := s.call(t, "GET", "/v1/users?page_size=5", access, nil); r.status != 200 {
+			t.Fatalf("list: %d %v", r.status, r.body)
+		}
 		s.call(t, "GET", "/v1/users/00000000-0000-7000-8000-"+fmt.Sprintf("%012d", i), access, nil) // not found
 		s.call(t, "GET", "/v1/users/"+id, "not-a-token", nil)                                       // unauthenticated
 		s.call(t, "GET", fmt.Sprintf("/no/such/path/%d", i), "", nil)                               // unmatched

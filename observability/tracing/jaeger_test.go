@@ -279,4 +279,5 @@ func TestJaegerGoesDown(t *testing.T) {
 	}
 	err = shutdownReturns(t, p, 2*time.Second)
 	t.Logf("Shutdown with Jaeger gone: %v", err)
+	noExportGoroutines(t)
 }

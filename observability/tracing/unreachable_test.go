@@ -1,11 +1,14 @@
 package tracing
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +94,23 @@ func TestJaegerUnreachable(t *testing.T) {
 	// Shutdown must give up at its deadline rather than wait for retries.
 	err = shutdownReturns(t, p, 2*time.Second)
 	t.Logf("Shutdown: %v", err)
+	// Nor does the export keep retrying in the background afterwards.
+	noExportGoroutines(t)
+}
+
+// noExportGoroutines fails the test if goroutines of the OTLP exporter are
+// still running a few seconds after Shutdown returned.
+func noExportGoroutines(t testing.TB) {
+	t.Helper()
+	var stacks bytes.Buffer
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		stacks.Reset()
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		if !strings.Contains(stacks.String(), "otlptrace") {
+			return
+		}
+	}
+	t.Fatalf("OTLP export still running after Shutdown:\n%s", stacks.String())
 }
 
 func TestShutdownFlushes(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -429,13 +430,17 @@ func TestConsulStoreServerErrors(t *testing.T) {
 }
 
 func TestConsulStoreContextEndsFirst(t *testing.T) {
+	testDone := make(chan struct{})
 	s := fakeConsul(t, func(_ http.ResponseWriter, r *http.Request) {
-		// Hang until the client gives up (bounded, should it not).
+		// Reading the body lets the server notice the client hanging up;
+		// then hang until it does, or until the test ends.
+		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-r.Context().Done():
-		case <-time.After(30 * time.Second):
+		case <-testDone:
 		}
 	})
+	t.Cleanup(func() { close(testDone) }) // runs before the server's Close
 	u := User{ID: "01890a5d-ac96-774b-bcce-b302099a8057", Username: "alice"}
 	for name, call := range storeCalls(s, u) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
+	"github.com/hashicorp/consul/api"
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/bcrypt"
 
@@ -26,6 +27,10 @@ type Config struct {
 	Token TokenConfig
 	// BcryptCost is the work factor of password hashes.
 	BcryptCost int
+	// Store is where accounts live: "memory" (this instance only) or
+	// "consul" (Consul's KV store, shared by every instance).
+	Store       string
+	StorePrefix string
 }
 
 // TokenConfig is how the user service verifies access tokens: with the
@@ -54,8 +59,10 @@ func DefaultConfig() Config {
 				security.ChannelzMethods: {security.OperatorIdentity},
 			},
 		},
-		Token:      TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
-		BcryptCost: bcrypt.DefaultCost,
+		Token:       TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
+		BcryptCost:  bcrypt.DefaultCost,
+		Store:       "memory",
+		StorePrefix: "golden/user",
 	}
 }
 
@@ -67,6 +74,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Token.Issuer, "token-issuer", c.Token.Issuer, "required issuer (iss) of access tokens")
 	fs.StringVar(&c.Token.Audience, "token-audience", c.Token.Audience, "required audience (aud) of access tokens")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt work factor of password hashes (4-31; each step doubles the cost)")
+	fs.StringVar(&c.Store, "store", c.Store, `where accounts live: "memory" (this instance only) or "consul" (KV store at --consul-addr, shared by every instance)`)
+	fs.StringVar(&c.StorePrefix, "store-prefix", c.StorePrefix, "KV prefix of the consul store")
 }
 
 // Validate checks every setting and names each bad one.
@@ -77,6 +86,8 @@ func (c *Config) Validate() error {
 	v.FileExists("token-public-key", c.Token.PublicKey)
 	v.Check(c.Token.Issuer != "", "token-issuer", "must be set")
 	v.Check(c.Token.Audience != "", "token-audience", "must be set")
+	v.Check(c.Store == "memory" || c.Store == "consul", "store", "%q is not memory or consul", c.Store)
+	v.Check(c.Store != "consul" || c.Discovery.ConsulAddr != "", "store", "consul needs --consul-addr")
 	v.Check(c.BcryptCost >= bcrypt.MinCost && c.BcryptCost <= bcrypt.MaxCost, "bcrypt-cost", "must be between %d and %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.BcryptCost)
 	return v.Err()
 }
@@ -131,7 +142,12 @@ func New(cfg Config) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	store := NewTracedStore(NewMemoryStore(), kit.Tracing.TracerProvider())
+	accounts, err := newStore(cfg)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	store := NewTracedStore(accounts, kit.Tracing.TracerProvider())
 	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(store, WithHealth(srv.Serving), WithBcryptCost(cfg.BcryptCost)))
 	kit.SetReady(srv.Serving)
 
@@ -156,4 +172,23 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	return s.kit.Run(ctx, s.grpc)
+}
+
+// newStore returns the account store cfg names.
+func newStore(cfg Config) (Store, error) {
+	if cfg.Store == "memory" {
+		return NewMemoryStore(), nil
+	}
+	// DefaultConfig reads CONSUL_HTTP_TOKEN and the other standard variables.
+	cc := api.DefaultConfig()
+	cc.Address = cfg.Discovery.ConsulAddr
+	client, err := api.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("consul-addr"), err)
+	}
+	s, err := NewConsulStore(client, cfg.StorePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("store-prefix"), err)
+	}
+	return s, nil
 }
