@@ -34,6 +34,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/sirupsen/logrus"
 
+	"github.com/golden-stack/golden/observability/backoff"
 	"github.com/golden-stack/golden/observability/config"
 )
 
@@ -316,7 +317,7 @@ func (r *Registrar) Serve() error {
 					r.log.WithError(err).Warn("cannot register in Consul; retrying with backoff")
 				}
 				r.log.WithError(err).Debug("Consul registration attempt failed")
-				if !r.sleep(backoff(attempt, r.minBackoff, r.maxBackoff)) {
+				if !r.sleep(backoff.Delay(attempt, r.minBackoff, r.maxBackoff)) {
 					return nil
 				}
 				attempt++

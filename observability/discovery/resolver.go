@@ -15,6 +15,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/golden-stack/golden/observability/backoff"
 )
 
 // Scheme is the gRPC target scheme ResolverBuilder resolves:
@@ -198,7 +200,7 @@ func (r *consulResolver) watch() {
 			if !resolved {
 				r.cc.ReportError(fmt.Errorf("consul resolver: %s: %w", r.q.service, err))
 			}
-			if !sleepCtx(r.ctx, backoff(attempt, minRetryBackoff, maxRetryBackoff)) {
+			if !sleepCtx(r.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
 				return
 			}
 			attempt++

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,8 @@ import (
 	"github.com/Graylog2/go-gelf/gelf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+
+	"github.com/golden-stack/golden/observability/backoff"
 )
 
 // Drop reasons, the reason label of golden_log_messages_dropped_total.
@@ -202,7 +203,7 @@ func (s *sink) run() {
 		// Hold m until a connection is up; meanwhile the queue buffers and
 		// then drops what follows.
 		for w == nil {
-			if failures > 0 && !s.sleep(backoff(failures-1, s.backoffMin, s.backoffMax)) {
+			if failures > 0 && !s.sleep(backoff.Delay(failures-1, s.backoffMin, s.backoffMax)) {
 				s.flushWith(m)
 				return
 			}
@@ -354,23 +355,6 @@ func (s *sink) close(ctx context.Context) error {
 		return fmt.Errorf("GELF sink: %d log messages not sent at shutdown: %s unreachable", n, s.addr)
 	}
 	return nil
-}
-
-// backoff returns the wait before retry number attempt (0 for the first):
-// lo doubled per attempt, capped at hi, then jittered down to between half
-// and all of it, so that instances that lost Graylog together do not retry
-// in step.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	if d <= 0 {
-		return 0
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 // dialUDP resolves the address itself, bounded by ctx, and hands go-gelf an

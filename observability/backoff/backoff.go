@@ -1,0 +1,25 @@
+// Package backoff spaces out retries of a remote that is down (Consul,
+// Graylog, ...): exponential growth with a cap, and jitter so that
+// instances that lost the remote together do not retry in step.
+package backoff
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Delay returns the wait before retry number attempt (0 for the first
+// retry): lo doubled per attempt and capped at hi, then jittered down to
+// between half and all of it.
+func Delay(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
