@@ -254,6 +254,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 			return nil
 		})
 	}
+	t.Logf("%d dashboard queries verified against Prometheus", verifyDashboardQueries(t, prom))
 	for _, q := range []string{
 		`service:golden_requests:rate5m`, `service:golden_errors:ratio_rate5m`,
 		`service:golden_latency_seconds:p99_5m`, `service:golden_in_flight_requests:sum`,

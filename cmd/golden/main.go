@@ -5,6 +5,7 @@
 //	golden certs ...                 the two-level certificate system
 //	golden graylog setup             create the GELF inputs in Graylog
 //	golden lookup REQUEST-ID         one request's logs and spans, in time order
+//	golden probe URL                 exit 0 when URL answers 2xx (container healthchecks)
 package main
 
 import (
@@ -42,6 +43,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd())
+	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd())
 	return root
 }

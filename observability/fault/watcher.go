@@ -1,0 +1,444 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+
+	"github.com/golden-stack/golden/observability/config"
+)
+
+// Watcher timings: how long one blocking query waits for a change, the
+// minimum spacing of queries (so that a misbehaving agent cannot make the
+// watcher spin), the retry backoff while Consul is unreachable, and how long
+// the last known faults stay in force then.
+const (
+	blockingWait    = 30 * time.Second
+	requestMargin   = 5 * time.Second
+	minQueryGap     = 20 * time.Millisecond
+	minRetryBackoff = 100 * time.Millisecond
+	maxRetryBackoff = 5 * time.Second
+)
+
+// DefaultStaleAfter is how long the faults last read from Consul stay in
+// force while Consul cannot be reached, unless WithStaleAfter says
+// otherwise.
+const DefaultStaleAfter = 30 * time.Second
+
+// Watcher follows one service's faults in Consul and injects them through
+// its interceptors. It is a lifecycle.Component: Serve watches until
+// Shutdown. Its interceptors are safe for concurrent use and cost one
+// atomic load per call while no fault is set.
+type Watcher struct {
+	service    string
+	keyPrefix  string  // <prefix><service>/
+	kv         *api.KV // nil when off
+	log        *logrus.Entry
+	now        func() time.Time
+	rand       func() float64
+	staleAfter time.Duration
+
+	rules    atomic.Pointer[map[string]*rule] // by the key's method
+	injected *prometheus.CounterVec
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	serving atomic.Bool
+	done    chan struct{}
+
+	// warned holds the ModifyIndex of each invalid key already warned
+	// about; only the watch goroutine uses it.
+	warned map[string]uint64
+}
+
+type options struct {
+	log        *logrus.Entry
+	reg        prometheus.Registerer
+	now        func() time.Time
+	rand       func() float64
+	staleAfter time.Duration
+}
+
+// Option configures a Watcher.
+type Option func(*options)
+
+// WithLogger sets the entry that the watcher's state changes and each
+// injected failure are logged on; request fields come from the call's
+// context (see package logging).
+func WithLogger(l *logrus.Entry) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
+// WithRegisterer registers golden_fault_active and
+// golden_faults_injected_total on reg.
+func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// WithClock sets the clock that expires_at is compared with, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithRand sets the source of the draws that decide which calls get a
+// fault and how long a uniform delay is; it must return values in [0, 1)
+// and be safe for concurrent use. The default is math/rand/v2's Float64.
+func WithRand(f func() float64) Option {
+	return func(o *options) {
+		if f != nil {
+			o.rand = f
+		}
+	}
+}
+
+// WithStaleAfter sets how long the faults last read from Consul stay in
+// force while Consul cannot be reached (DefaultStaleAfter); then they are
+// all dropped.
+func WithStaleAfter(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.staleAfter = d
+		}
+	}
+}
+
+// New returns the fault watcher of service. It watches Consul at
+// consulAddr when c.Enabled and consulAddr is not empty; otherwise it is
+// off (Enabled reports false) and injects nothing. Validate c first; an
+// invalid prefix or service name is an error. New does not contact Consul.
+func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error) {
+	if err := CheckService(service); err != nil {
+		return nil, fmt.Errorf("fault: %w", err)
+	}
+	o := options{log: logrus.NewEntry(logrus.StandardLogger()), now: time.Now, rand: rand.Float64, staleAfter: DefaultStaleAfter}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Watcher{
+		service:    service,
+		log:        o.log,
+		now:        o.now,
+		rand:       o.rand,
+		staleAfter: o.staleAfter,
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		warned:     map[string]uint64{},
+		injected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "golden_faults_injected_total",
+			Help: "Total number of faults injected into RPCs, by service, RPC method, kind (error, latency) and code (the injected code; for latency OK, or how the call ended during the delay).",
+		}, []string{"service", "method", "kind", "code"}),
+	}
+	if c.Enabled && consulAddr != "" {
+		prefix, err := NormalizePrefix(c.Prefix)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("fault: %s: %w", config.Setting("fault-prefix"), err)
+		}
+		w.keyPrefix = prefix + service + "/"
+		cc := api.DefaultConfig() // with CONSUL_HTTP_TOKEN and the other CONSUL_* variables
+		cc.Address = consulAddr
+		client, err := api.NewClient(cc)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("fault: Consul client for %q: %w", consulAddr, err)
+		}
+		w.kv = client.KV()
+	}
+	if o.reg != nil {
+		active := &activeCollector{w: w, desc: prometheus.NewDesc("golden_fault_active",
+			"1 for each kind (error, latency) of each fault in force, by service and the fault's method (* for every method).",
+			[]string{"service", "method", "kind"}, nil)}
+		if err := o.reg.Register(w.injected); err != nil {
+			cancel()
+			return nil, fmt.Errorf("fault: registering metrics: %w", err)
+		}
+		if err := o.reg.Register(active); err != nil {
+			o.reg.Unregister(w.injected)
+			cancel()
+			return nil, fmt.Errorf("fault: registering metrics: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// Enabled reports whether the watcher follows Consul and may inject
+// faults.
+func (w *Watcher) Enabled() bool { return w.kv != nil }
+
+// Name implements lifecycle.Component.
+func (w *Watcher) Name() string { return "faults" }
+
+// Serve implements lifecycle.Component: it follows the service's keys until
+// Shutdown. A watcher that is off just waits for Shutdown.
+func (w *Watcher) Serve() error {
+	if !w.serving.CompareAndSwap(false, true) {
+		return errors.New("fault: the watcher is already serving")
+	}
+	defer close(w.done)
+	if !w.Enabled() {
+		<-w.ctx.Done()
+		return nil
+	}
+	w.log.WithField("prefix", w.keyPrefix).Info("fault injection on: watching Consul for faults")
+	w.watch()
+	return nil
+}
+
+// Shutdown implements lifecycle.Component. The faults in force stay in
+// force: the servers drain after this and behave as they did.
+func (w *Watcher) Shutdown(ctx context.Context) error {
+	w.cancel()
+	if !w.serving.Load() {
+		return nil
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Active returns the faults in force now, by the key's method.
+func (w *Watcher) Active() map[string]Spec {
+	out := map[string]Spec{}
+	if set := w.rules.Load(); set != nil {
+		now := w.now()
+		for m, r := range *set {
+			if r.active(now) {
+				out[m] = r.spec
+			}
+		}
+	}
+	return out
+}
+
+func (w *Watcher) watch() {
+	var (
+		index        uint64
+		failingSince time.Time
+		attempt      int
+	)
+	for {
+		start := time.Now()
+		pairs, next, err := w.fetch(index)
+		if w.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// A restarted agent's index may have started over lower: a
+			// blocking query on the old one would hang for the whole wait.
+			index = 0
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+				w.log.WithError(err).WithField("keep_for", w.staleAfter.String()).
+					Warn("cannot read faults from Consul; keeping the current ones for a while")
+			}
+			if time.Since(failingSince) >= w.staleAfter {
+				if set := w.rules.Load(); set != nil && len(*set) > 0 {
+					w.log.WithField("failing_since", failingSince.Format(time.RFC3339)).
+						Warn("Consul unreachable for too long: dropping every fault")
+					w.publish(map[string]*rule{})
+				}
+			}
+			if !sleepCtx(w.ctx, backoff(attempt, minRetryBackoff, maxRetryBackoff)) {
+				return
+			}
+			attempt++
+			continue
+		}
+		if !failingSince.IsZero() {
+			w.log.WithField("failing_since", failingSince.Format(time.RFC3339)).Info("Consul reachable again; faults follow it again")
+			failingSince, attempt = time.Time{}, 0
+		}
+		// Consul's rules for blocking queries: start over when the index
+		// goes backwards, and never wait on index 0.
+		switch {
+		case next < index:
+			index = 0
+		case next == 0:
+			index = 1
+		default:
+			index = next
+		}
+		w.apply(pairs)
+		if !sleepCtx(w.ctx, minQueryGap-time.Since(start)) {
+			return
+		}
+	}
+}
+
+// fetch runs one (blocking, unless index is 0) listing of the service's
+// keys and returns them with the index to wait on next.
+func (w *Watcher) fetch(index uint64) (api.KVPairs, uint64, error) {
+	// Consul adds up to wait/16 of jitter; the margin on top catches an
+	// agent that stopped answering without closing the connection.
+	ctx, cancel := context.WithTimeout(w.ctx, blockingWait+blockingWait/16+requestMargin)
+	defer cancel()
+	opts := (&api.QueryOptions{WaitIndex: index, WaitTime: blockingWait}).WithContext(ctx)
+	pairs, meta, err := w.kv.List(w.keyPrefix, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	return pairs, meta.LastIndex, nil
+}
+
+// apply replaces the faults in force with the valid ones among pairs.
+// Invalid ones are skipped with a warning, once per version of the key.
+func (w *Watcher) apply(pairs api.KVPairs) {
+	rules := make(map[string]*rule, len(pairs))
+	warned := make(map[string]uint64, len(w.warned))
+	for _, p := range pairs {
+		if p == nil {
+			continue
+		}
+		method := strings.TrimPrefix(p.Key, w.keyPrefix)
+		if method == "" || strings.HasSuffix(method, "/") {
+			continue // a folder, as the Consul UI creates them
+		}
+		err := CheckMethod(method)
+		var spec Spec
+		if err == nil {
+			spec, err = ParseSpec(p.Value)
+		}
+		if err != nil {
+			if last, ok := w.warned[p.Key]; !ok || last != p.ModifyIndex {
+				w.log.WithField("key", p.Key).WithField(logrus.ErrorKey, err.Error()).
+					Warn("ignoring an invalid fault in Consul")
+			}
+			warned[p.Key] = p.ModifyIndex
+			continue
+		}
+		rules[method] = newRule(method, spec)
+	}
+	w.warned = warned
+	w.publish(rules)
+}
+
+// publish puts rules in force and logs what changed.
+func (w *Watcher) publish(rules map[string]*rule) {
+	old := map[string]*rule{}
+	if p := w.rules.Swap(&rules); p != nil {
+		old = *p
+	}
+	now := w.now()
+	for _, m := range slices.Sorted(maps.Keys(rules)) {
+		r := rules[m]
+		if o, ok := old[m]; ok && o.canonical == r.canonical {
+			continue
+		}
+		e := w.log.WithFields(ruleFields(w.service, r))
+		if !r.active(now) {
+			e.Info("fault in Consul has expired; not injecting it")
+			continue
+		}
+		e.Warn("fault injection active")
+	}
+	for _, m := range slices.Sorted(maps.Keys(old)) {
+		if _, ok := rules[m]; !ok {
+			w.log.WithField("fault.service", w.service).WithField("fault.method", m).Warn("fault injection cleared")
+		}
+	}
+}
+
+func ruleFields(service string, r *rule) logrus.Fields {
+	f := logrus.Fields{"fault.service": service, "fault.method": r.method}
+	if r.errorRate > 0 {
+		f["fault.error_rate"] = r.errorRate
+		f["fault.code"] = r.code.String()
+	}
+	if r.latencyRate > 0 {
+		f["fault.latency"] = r.spec.Latency.String()
+		f["fault.latency_rate"] = r.latencyRate
+	}
+	if !r.expires.IsZero() {
+		f["fault.expires_at"] = r.expires.UTC().Format(time.RFC3339)
+	}
+	return f
+}
+
+// backoff returns the wait before retry number attempt (0 for the first):
+// lo doubled per attempt, capped at hi, then jittered down to between half
+// and all of it, so that instances that lost Consul together do not retry
+// in step.
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleepCtx waits d (nothing when d <= 0) or until ctx ends, reporting
+// whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// activeCollector reports golden_fault_active at scrape time, so that a
+// fault that expires disappears from it without a timer.
+type activeCollector struct {
+	w    *Watcher
+	desc *prometheus.Desc
+}
+
+func (c *activeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *activeCollector) Collect(ch chan<- prometheus.Metric) {
+	set := c.w.rules.Load()
+	if set == nil {
+		return
+	}
+	now := c.w.now()
+	for _, r := range *set {
+		if !r.active(now) {
+			continue
+		}
+		if r.errorRate > 0 {
+			c.emit(ch, r.method, "error")
+		}
+		if r.latencyRate > 0 {
+			c.emit(ch, r.method, "latency")
+		}
+	}
+}
+
+func (c *activeCollector) emit(ch chan<- prometheus.Metric, method, kind string) {
+	// Label values are validated names; NewConstMetric rather than the
+	// Must form all the same, so that nothing here can panic.
+	if m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, 1, c.w.service, method, kind); err == nil {
+		ch <- m
+	}
+}
