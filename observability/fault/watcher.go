@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/golden-stack/golden/observability/backoff"
 	"github.com/golden-stack/golden/observability/config"
 )
 
@@ -261,7 +262,7 @@ func (w *Watcher) watch() {
 					w.publish(map[string]*rule{})
 				}
 			}
-			if !sleepCtx(w.ctx, backoff(attempt, minRetryBackoff, maxRetryBackoff)) {
+			if !sleepCtx(w.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
 				return
 			}
 			attempt++
@@ -375,20 +376,6 @@ func ruleFields(service string, r *rule) logrus.Fields {
 		f["fault.expires_at"] = r.expires.UTC().Format(time.RFC3339)
 	}
 	return f
-}
-
-// backoff returns the wait before retry number attempt (0 for the first):
-// lo doubled per attempt, capped at hi, then jittered down to between half
-// and all of it, so that instances that lost Consul together do not retry
-// in step.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 // sleepCtx waits d (nothing when d <= 0) or until ctx ends, reporting

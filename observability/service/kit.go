@@ -19,6 +19,7 @@ import (
 	"github.com/golden-stack/golden/observability/admin"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
+	"github.com/golden-stack/golden/observability/fault"
 	"github.com/golden-stack/golden/observability/grpcclient"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/lifecycle"
@@ -47,6 +48,8 @@ type Kit struct {
 	httpMetrics *metrics.HTTP
 	client      *metrics.Client
 	registrar   *discovery.Registrar
+	faults      *fault.Watcher
+	faultsUsed  bool // a gRPC server carries the fault interceptors
 	ready       atomic.Pointer[func() bool]
 }
 
@@ -96,6 +99,10 @@ func Start(s Settings) (k *Kit, err error) {
 	if k.client, err = metrics.NewClient(k.Registry); err != nil {
 		return nil, err
 	}
+	if k.faults, err = fault.New(s.Faults, s.Discovery.ConsulAddr, s.Name,
+		fault.WithLogger(k.Log), fault.WithRegisterer(k.Registry)); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -115,14 +122,20 @@ func (k *Kit) RateLimitRejected(caller string) { k.grpcMetrics.RateLimitRejected
 // around the given interceptors:
 //
 //	tracing (stats handler) -> request ID -> metrics -> access log ->
-//	request ID on the span -> recovery -> opts' interceptors -> handler
+//	request ID on the span -> injected faults -> recovery -> opts'
+//	interceptors -> handler
 func (k *Kit) ListenGRPC(addr string, tlsConf *tls.Config, opts ...grpcserver.Option) (*grpcserver.Server, error) {
 	base := []grpcserver.Option{
 		grpcserver.WithLogger(k.Log),
 		grpcserver.WithServerOptions(k.Tracing.ServerOption()),
-		grpcserver.WithUnaryObservers(k.grpcMetrics.UnaryServerInterceptor(), k.logger.UnaryServerInterceptor(), tracing.UnaryServerInterceptor()),
-		grpcserver.WithStreamObservers(k.grpcMetrics.StreamServerInterceptor(), k.logger.StreamServerInterceptor(), tracing.StreamServerInterceptor()),
+		// Injected faults come after the observers, so that metrics, access
+		// logs and spans show them like real ones.
+		grpcserver.WithUnaryObservers(k.grpcMetrics.UnaryServerInterceptor(), k.logger.UnaryServerInterceptor(), tracing.UnaryServerInterceptor(),
+			k.faults.UnaryServerInterceptor()),
+		grpcserver.WithStreamObservers(k.grpcMetrics.StreamServerInterceptor(), k.logger.StreamServerInterceptor(), tracing.StreamServerInterceptor(),
+			k.faults.StreamServerInterceptor()),
 	}
+	k.faultsUsed = k.faults.Enabled()
 	if k.DebugPages {
 		base = append(base, grpcserver.WithDebugPages())
 	}
@@ -192,7 +205,11 @@ func (k *Kit) InstanceID() string {
 // service's servers drain, spans are flushed after them, and the admin
 // server (readiness, metrics) goes last. Logs are flushed at the very end.
 func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error {
-	all := append([]lifecycle.Component{k.admin, k.Tracing}, components...)
+	all := []lifecycle.Component{k.admin, k.Tracing}
+	if k.faultsUsed {
+		all = append(all, k.faults)
+	}
+	all = append(all, components...)
 	if k.registrar != nil {
 		all = append(all, k.registrar)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
+	"github.com/golden-stack/golden/observability/fault"
 	"github.com/golden-stack/golden/observability/logging"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/tracing"
@@ -30,6 +31,7 @@ type Settings struct {
 	Logging         logging.Config
 	Tracing         tracing.Config
 	Discovery       discovery.Config
+	Faults          fault.Config
 }
 
 // Defaults returns the default settings of the service name with its admin
@@ -43,6 +45,7 @@ func Defaults(name, adminAddr string) Settings {
 		Logging:         logging.DefaultConfig(),
 		Tracing:         tracing.DefaultConfig(),
 		Discovery:       discovery.DefaultConfig(),
+		Faults:          fault.DefaultConfig(),
 	}
 }
 
@@ -55,6 +58,7 @@ func (s *Settings) RegisterFlags(fs *pflag.FlagSet) {
 	s.Logging.RegisterFlags(fs)
 	s.Tracing.RegisterFlags(fs)
 	s.Discovery.RegisterFlags(fs)
+	s.Faults.RegisterFlags(fs)
 }
 
 // Validate checks the shared settings.
@@ -65,6 +69,7 @@ func (s *Settings) Validate(v *config.Validator) {
 	s.Logging.Validate(v)
 	s.Tracing.Validate(v)
 	s.Discovery.Validate(v)
+	s.Faults.Validate(v)
 	if s.Discovery.Enabled() {
 		v.Check(s.ShutdownTimeout > s.Discovery.DrainWait, "shutdown-timeout", "(%s) must be longer than --consul-drain-wait (%s), or nothing is left for draining requests", s.ShutdownTimeout, s.Discovery.DrainWait)
 	}
