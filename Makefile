@@ -7,7 +7,7 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test test-short vet fmt-check backends check-configs generate env clean
+.PHONY: build test test-short vet fmt-check backends check-configs generate env test-e2e clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
@@ -25,6 +25,11 @@ backends:
 ## check-configs: promtool and amtool checks and tests of prometheus/ and alertmanager/.
 check-configs: backends
 	scripts/check-configs.sh
+
+## test-e2e: the end-to-end test alone (fault -> alert -> lookup, restart
+## under load) against real backends; also part of `make test`.
+test-e2e: backends
+	GOLDEN_REQUIRE_BACKENDS=1 $(GO) test -race -count=1 -timeout 20m -run TestEndToEndFaultToAlertToLookup -v ./integration
 
 ## test-short: the unit tests only, in seconds, without backends.
 test-short:

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
 	"github.com/golden-stack/golden/internal/testbackend"
@@ -871,7 +873,8 @@ func dashboardQueries(t *testing.T) []dashboardQuery {
 // with data.
 func verifyDashboardQueries(t *testing.T, prom *testbackend.Prometheus) int {
 	t.Helper()
-	const notScraped = "this test's Prometheus scrapes only the golden job (renderPrometheusConfig), not Consul"
+	// TestDashboardConsulPanels runs these against a real Consul.
+	const notScraped = "this test's Prometheus scrapes only the golden job, not Consul (TestDashboardConsulPanels checks them)"
 	mayBeEmpty := map[string]string{
 		"golden-overview/Rate-limit rejections/A":                   "the test traffic stays under every caller's rate limit",
 		"golden-service/Rate-limit rejections by caller/A":          "the test traffic stays under every caller's rate limit",
@@ -990,4 +993,109 @@ func describeSamples(variable, value string, samples []testbackend.Sample) strin
 		s = variable + "=" + value + ": " + s
 	}
 	return s
+}
+
+// TestDashboardConsulPanels runs the dashboards' queries of Consul's own
+// metrics (job="consul") against a Prometheus scraping a real Consul dev
+// agent with the consul job of prometheus/prometheus.yml, while the golden
+// services are registered and looked up there.
+func TestDashboardConsulPanels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Consul and Prometheus")
+	}
+	bin := testbackend.Binary(t, "consul")
+	ports := map[int]bool{}
+	for len(ports) < 4 {
+		ports[testbackend.FreePort(t)] = true
+	}
+	var p []string
+	for port := range ports {
+		p = append(p, strconv.Itoa(port))
+	}
+	addr := "127.0.0.1:" + p[0]
+	// Consul serves Prometheus metrics only with a retention time, as
+	// consul/consul.hcl sets it.
+	consul := testbackend.Start(t, bin, "agent", "-dev", "-client", "127.0.0.1", "-bind", "127.0.0.1",
+		"-http-port", p[0], "-serf-lan-port", p[1], "-serf-wan-port", p[2], "-server-port", p[3],
+		"-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1",
+		"-hcl", `telemetry { prometheus_retention_time = "1m" disable_hostname = true }`)
+	client, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consul.WaitFor(t, 30*time.Second, func() error {
+		leader, err := client.Status().Leader()
+		if err == nil && leader == "" {
+			err = fmt.Errorf("no leader yet")
+		}
+		return err
+	})
+	for _, svc := range services {
+		reg := &api.AgentServiceRegistration{ID: svc + "-127.0.0.1-1", Name: svc, Address: "127.0.0.1", Port: 1, Tags: []string{"metrics"}}
+		if err := client.Agent().ServiceRegister(reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What resolvers and Prometheus do: health and catalog lookups.
+	lookups := func() {
+		for _, svc := range services {
+			_, _, _ = client.Health().Service(svc, "", true, nil)
+			_, _, _ = client.Catalog().Service(svc, "", nil)
+		}
+	}
+
+	prom := testbackend.StartPrometheus(t, renderConsulScrapeConfig(t, addr))
+	checked := 0
+	for _, q := range dashboardQueries(t) {
+		if !strings.Contains(q.expr, `job="consul"`) {
+			continue
+		}
+		checked++
+		eventually(t, time.Minute, q.where, func() error {
+			lookups()
+			got, err := runDashboardQuery(prom, q)
+			if err == nil && got == "" {
+				err = fmt.Errorf("no data: %s", q.expr)
+			}
+			if err == nil {
+				t.Logf("query %s: %s", q.where, got)
+			}
+			return err
+		})
+	}
+	if checked == 0 {
+		t.Fatal(`no dashboard query reads job="consul"`)
+	}
+}
+
+// renderConsulScrapeConfig is the consul job of prometheus/prometheus.yml
+// pointed at consulAddr, scraping every second.
+func renderConsulScrapeConfig(t *testing.T, consulAddr string) string {
+	t.Helper()
+	raw, err := os.ReadFile("../prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []map[string]any `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, job := range cfg.ScrapeConfigs {
+		if job["job_name"] != "consul" {
+			continue
+		}
+		job["static_configs"] = []any{map[string]any{"targets": []string{consulAddr}}}
+		out, err := yaml.Marshal(map[string]any{
+			"global":         map[string]any{"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+			"scrape_configs": []any{job},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testbackend.WriteFile(t, t.TempDir(), "prometheus.yml", out)
+	}
+	t.Fatal("prometheus/prometheus.yml has no consul job")
+	return ""
 }

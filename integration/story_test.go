@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/Graylog2/go-gelf/gelf"
 
 	"github.com/golden-stack/golden/internal/testbackend"
-	"github.com/golden-stack/golden/observability/graylog/graylogtest"
 	"github.com/golden-stack/golden/observability/service"
 )
 
@@ -208,31 +205,13 @@ func TestOneRequestEndToEnd(t *testing.T) {
 	}
 
 	// golden lookup, with Graylog replayed from what GELF delivered.
-	fake := graylogtest.New(t)
-	for _, m := range logs.withRequestID(rid) {
-		fields := map[string]any{
-			"timestamp": time.UnixMilli(int64(m.TimeUnix * 1000)).UTC().Format("2006-01-02T15:04:05.000Z"),
-			"source":    m.Host, "message": m.Short, "level": m.Level,
-		}
-		for k, v := range m.Extra {
-			fields[strings.TrimPrefix(k, "_")] = v
-		}
-		fake.AddMessage(fields)
-	}
-	bin := buildGolden(t)
-	cmd := exec.Command(bin, "lookup", rid, "--graylog-url", fake.URL, "--graylog-user", "admin",
-		"--graylog-password", "admin-password", "--jaeger-url", jaeger.QueryURL)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("golden lookup: %v\n%s", err, out.String())
-	}
+	out := lookup(t, buildGolden(t), logs, jaeger.QueryURL, rid)
 	for _, want := range []string{"gateway", "user", "user.store.Get", "GET /v1/users/{id}", "finished unary call", traceID} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("lookup output lacks %q", want)
 		}
 	}
-	t.Logf("golden lookup %s:\n%s", rid, out.String())
+	t.Logf("golden lookup %s:\n%s", rid, out)
 }
 
 func keys[V any](m map[string]V) []string {
