@@ -364,8 +364,9 @@ func TestDashboardProvisioning(t *testing.T) {
 }
 
 var (
-	usesService  = regexp.MustCompile(`\bservice=~"\$(service|\{service\})"`)
-	usesInstance = regexp.MustCompile(`\binstance=~"\$(instance|\{instance\})"`)
+	dashboardLink = regexp.MustCompile(`"/d/([A-Za-z0-9_-]+)`)
+	usesService   = regexp.MustCompile(`\bservice=~"\$(service|\{service\})"`)
+	usesInstance  = regexp.MustCompile(`\binstance=~"\$(instance|\{instance\})"`)
 )
 
 func TestDashboardPanels(t *testing.T) {
@@ -484,6 +485,19 @@ func TestDashboardPanels(t *testing.T) {
 				t.Error("no Prometheus query at all")
 			}
 		})
+	}
+	// Links between dashboards (/d/<uid>) lead somewhere.
+	files, _ := filepath.Glob(filepath.Join(grafanaDir, "dashboards", "*.json"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range dashboardLink.FindAllStringSubmatch(string(raw), -1) {
+			if _, ok := uids[m[1]]; !ok {
+				t.Errorf("%s links to dashboard %q, which does not exist", filepath.Base(f), m[1])
+			}
+		}
 	}
 	for k := range unscopedPanels {
 		if !unscopedSeen[k] {
@@ -784,6 +798,8 @@ type dashboardQuery struct {
 	// wins, unless all must (allValues).
 	values    map[string][]string
 	allValues string
+	// positive counts only series above 0 as data.
+	positive bool
 }
 
 // grafanaVariableRef matches $name, ${name} and ${name:format}.
@@ -964,9 +980,14 @@ func runDashboardQuery(prom *testbackend.Prometheus, q dashboardQuery) (string, 
 		if err != nil {
 			return "", err
 		}
-		if q.label != "" {
-			samples = slices.DeleteFunc(samples, func(s testbackend.Sample) bool { return s.Metric[q.label] == "" })
-		}
+		samples = slices.DeleteFunc(samples, func(s testbackend.Sample) bool {
+			if q.label != "" && s.Metric[q.label] == "" {
+				return true
+			}
+			v, _ := s.Value[1].(string)
+			f, err := strconv.ParseFloat(v, 64)
+			return q.positive && !(err == nil && f > 0)
+		})
 		if len(samples) == 0 {
 			if q.allValues == multi && multi != "" {
 				return "", nil // every value must give data
@@ -1036,12 +1057,18 @@ func TestDashboardConsulPanels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// What resolvers and Prometheus do: health and catalog lookups.
+	// What resolvers and Prometheus do (health lookups) and what other
+	// clients do (catalog lookups), plus an instance coming and going.
+	churn := 0
 	lookups := func() {
 		for _, svc := range services {
 			_, _, _ = client.Health().Service(svc, "", true, nil)
 			_, _, _ = client.Catalog().Service(svc, "", nil)
 		}
+		churn++
+		id := fmt.Sprintf("churn-%d", churn)
+		_ = client.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: id, Name: "churn", Port: 1})
+		_ = client.Agent().ServiceDeregister(id)
 	}
 
 	prom := testbackend.StartPrometheus(t, renderConsulScrapeConfig(t, addr))
@@ -1051,6 +1078,8 @@ func TestDashboardConsulPanels(t *testing.T) {
 			continue
 		}
 		checked++
+		// Every panel must show Consul at work: counts and rates above 0.
+		q.positive = true
 		eventually(t, time.Minute, q.where, func() error {
 			lookups()
 			got, err := runDashboardQuery(prom, q)

@@ -203,10 +203,12 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 		targets, err = upTargets(prom, 4)
 		return err
 	})
+	// The instance label is the name the instance's logs and spans carry.
+	instances := []string{s.user.Instance(), s.auth.Instance(), s.gateway.Instance(), user2.Instance()}
 	for _, tg := range targets {
 		l := tg.Labels
 		if !slices.Contains(services, l["service"]) || l["job"] != "golden" || l["version"] == "" ||
-			!strings.HasPrefix(l["instance"], l["service"]+"-") {
+			!slices.Contains(instances, l["instance"]) {
 			t.Errorf("target labels %v", l)
 		}
 		if _, leaked := l["__meta_consul_health"]; leaked {
@@ -281,7 +283,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 	}
 
 	// Both user instances served the traffic (round robin through Consul).
-	for _, inst := range []string{s.user.InstanceID(), id2} {
+	for _, inst := range []string{s.user.Instance(), user2.Instance()} {
 		samples, err := prom.Query(`sum(grpc_server_handled_total{service="user",instance="` + inst + `"})`)
 		if err != nil || len(samples) != 1 || samples[0].Value[1] == "0" {
 			t.Errorf("user instance %s served nothing: %v %v", inst, samples, err)
@@ -308,8 +310,8 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 			return err
 		}
 		for _, tg := range targets {
-			if tg.Labels["instance"] == id2 {
-				return fmt.Errorf("%s still a target (%s)", id2, tg.Health)
+			if tg.Labels["instance"] == user2.Instance() {
+				return fmt.Errorf("%s still a target (%s)", user2.Instance(), tg.Health)
 			}
 		}
 		if len(targets) != 3 {

@@ -49,6 +49,9 @@ const (
 	MetaMetricsPath = "metrics_path"
 	// MetaVersion is the Meta key of the build version.
 	MetaVersion = "version"
+	// MetaInstance is the Meta key of the name the instance's logs, spans
+	// and (by relabelling) metrics carry.
+	MetaInstance = "instance"
 )
 
 // requestTimeout bounds every non-blocking call to the Consul agent.

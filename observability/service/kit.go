@@ -39,7 +39,8 @@ type Kit struct {
 	Registry *prometheus.Registry
 	// Tracing is the service's tracer provider.
 	Tracing *tracing.Provider
-	// Instance names this process in logs and spans: host:admin-port.
+	// Instance names this process in logs, spans and metrics:
+	// advertised-host:admin-port.
 	Instance string
 
 	logger      *logging.Logger
@@ -61,7 +62,13 @@ func Start(s Settings) (k *Kit, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
 	}
-	host, _ := os.Hostname()
+	// The instance is named as others reach it: the advertised host (the
+	// hostname unless set) and the admin port. Logs, spans and, through the
+	// Consul Meta "instance", Prometheus all use this one name.
+	host := s.Discovery.AdvertiseAddr
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	if host == "" {
 		host = s.Name
 	}
@@ -183,6 +190,10 @@ func (k *Kit) Register(inst discovery.Instance, beforeDeregister func()) error {
 	}
 	inst.Version = k.Version
 	inst.MetricsPort = k.AdminPort()
+	if inst.Meta == nil {
+		inst.Meta = map[string]string{}
+	}
+	inst.Meta[discovery.MetaInstance] = k.Instance
 	r, err := discovery.NewRegistrar(k.Discovery, inst, discovery.WithLogger(k.Log), discovery.WithBeforeDeregister(beforeDeregister))
 	if err != nil {
 		return fmt.Errorf("consul registration: %w", err)

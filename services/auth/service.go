@@ -159,6 +159,9 @@ func (s *Service) GRPCAddr() string { return s.grpc.Addr().String() }
 // InstanceID returns the instance's ID in Consul ("" without discovery).
 func (s *Service) InstanceID() string { return s.kit.InstanceID() }
 
+// Instance returns the name of this instance in its logs, spans and metrics.
+func (s *Service) Instance() string { return s.kit.Instance }
+
 // AdminAddr returns the address the admin server listens on.
 func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 
