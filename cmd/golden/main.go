@@ -5,6 +5,7 @@
 //	golden certs ...                 the two-level certificate system
 //	golden graylog setup             create the GELF inputs in Graylog
 //	golden lookup REQUEST-ID         one request's logs and spans, in time order
+//	golden loadgen                   steady, realistic load on the gateway API
 //	golden fault set|clear|list      inject errors and latency at run time (Consul KV)
 //	golden probe URL                 exit 0 when URL answers 2xx (container healthchecks)
 package main
@@ -44,6 +45,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd())
+	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd(), newLoadgenCmd())
 	return root
 }

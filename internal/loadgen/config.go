@@ -45,7 +45,9 @@ type Config struct {
 	Seed int64
 	// MaxRequests stops the run after that many requests; 0 is no limit.
 	MaxRequests int64
-	// Users bounds the pool of virtual users whose tokens are kept.
+	// Users bounds the pool of virtual users whose tokens are kept. Each
+	// is used by one request at a time, so it should exceed Concurrency:
+	// an operation that finds no idle user turns into a login or sign-up.
 	Users int
 	// Mix is the relative weight of each operation.
 	Mix Mix
@@ -79,7 +81,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReportInterval, "report-interval", c.ReportInterval, "how often to write a progress line to stderr (0: never)")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the operation mix (0: random, reported in the summary)")
 	fs.Int64Var(&c.MaxRequests, "max-requests", c.MaxRequests, "stop after this many requests (0: no limit)")
-	fs.IntVar(&c.Users, "users", c.Users, "most virtual users (accounts with their tokens) kept at once")
+	fs.IntVar(&c.Users, "users", c.Users, "most virtual users (accounts with their tokens) kept at once; keep it above --concurrency")
 	fs.Var(&c.Mix, "mix", "relative weights of the operations, e.g. get=60,fault=0; operations not named keep their weight")
 }
 

@@ -173,7 +173,7 @@ func TestRefreshAlwaysPresentsTheNewestToken(t *testing.T) {
 	// Only refreshes: the first requests sign up and log in users (no
 	// user to refresh yet), the rest rotate their tokens over and over.
 	cfg.Mix = Mix{Refresh: 1}
-	cfg.Users = 5
+	cfg.Users = 20
 	s, err := runGen(t, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +299,14 @@ func TestUnreachableTarget(t *testing.T) {
 }
 
 func TestTimeoutIsReported(t *testing.T) {
-	gw := loadgentest.New(t, loadgentest.WithHandlerHook(func(r *http.Request) { <-r.Context().Done() }))
+	release := make(chan struct{})
+	gw := loadgentest.New(t, loadgentest.WithHandlerHook(func(r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release) }) // before the server closes
 	cfg := testConfig(gw.URL, 2)
 	cfg.Timeout = 50 * time.Millisecond
 	s, err := runGen(t, cfg)
@@ -406,10 +413,10 @@ func TestSummaryJSONShape(t *testing.T) {
 
 func TestNothingSecretIsWritten(t *testing.T) {
 	gw := loadgentest.New(t)
-	cfg := testConfig(gw.URL, 0)
-	cfg.Rate, cfg.Duration, cfg.ReportInterval = 100, 5*time.Second, time.Second
+	cfg := testConfig(gw.URL, 1000)
+	cfg.ReportInterval = time.Millisecond
 	var out bytes.Buffer
-	s, err := runGen(t, cfg, WithClock(newFakeClock()), WithProgress(&out))
+	s, err := runGen(t, cfg, WithProgress(&out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,11 +458,10 @@ func TestSignUpsAreUniqueAcrossRuns(t *testing.T) {
 
 func TestPoolStaysBounded(t *testing.T) {
 	gw := loadgentest.New(t)
-	cfg := testConfig(gw.URL, 0)
+	cfg := testConfig(gw.URL, 500)
 	cfg.Mix = Mix{SignUp: 5, Login: 5}
 	cfg.Users = 10
-	cfg.Rate, cfg.Duration = 100, 5*time.Second
-	g, err := New(cfg, WithClock(newFakeClock()))
+	g, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,38 +138,40 @@ func (r *run) pickOp() Op {
 // without an idle user a sign-up, so early in a run the mix leans toward
 // sign-ups and logins until the pool fills.
 func (r *run) plan(op Op) task {
+	now := time.Now() // token lifetimes are wall-clock time, whatever the schedule's clock
+	usable := func(u *vuser) bool { return u.sessionUsable(now) }
 	switch op {
 	case OpSignUp:
 		return task{op: OpSignUp, username: r.nextUsername()}
 	case OpLogin:
-		return r.planLogin()
+		return r.planLogin(now)
 	case OpRefresh:
-		if u := r.users.take(r.rng, (*vuser).loggedIn); u != nil {
+		if u := r.users.take(r.rng, usable); u != nil {
 			return task{op: OpRefresh, user: u}
 		}
-		return r.planLogin()
+		return r.planLogin(now)
 	case OpGet, OpList, OpDelete:
-		u := r.users.take(r.rng, (*vuser).loggedIn)
+		u := r.users.take(r.rng, usable)
 		switch {
 		case u == nil:
-			return r.planLogin()
-		case u.accessExpiring(time.Now()):
+			return r.planLogin(now)
+		case u.accessExpiring(now):
 			// The access token is about to expire: what a real client
 			// does first is refresh it.
 			return task{op: OpRefresh, user: u}
 		}
 		return task{op: op, user: u, pageSize: listPageSizes[r.rng.IntN(len(listPageSizes))]}
 	case OpFault:
-		return r.planFault()
+		return r.planFault(now)
 	}
 	return task{op: OpSignUp, username: r.nextUsername()}
 }
 
-// planLogin logs in an idle virtual user without a session, logs out one
-// with a session when all idle ones have one, and signs up a new one when
-// none is idle.
-func (r *run) planLogin() task {
-	if u := r.users.take(r.rng, func(u *vuser) bool { return !u.loggedIn() }); u != nil {
+// planLogin logs in an idle virtual user without a usable session, logs
+// out one with a session when all idle ones have one, and signs up a new
+// one when none is idle.
+func (r *run) planLogin(now time.Time) task {
+	if u := r.users.take(r.rng, func(u *vuser) bool { return !u.sessionUsable(now) }); u != nil {
 		return task{op: OpLogin, user: u}
 	}
 	if u := r.users.take(r.rng, nil); u != nil {
@@ -179,14 +181,14 @@ func (r *run) planLogin() task {
 }
 
 // planFault picks one of the four faults with equal chance.
-func (r *run) planFault() task {
+func (r *run) planFault(now time.Time) task {
 	switch r.rng.IntN(4) {
 	case 0:
 		return task{op: OpBadToken}
 	case 1:
 		return task{op: OpExpiredToken}
 	case 2:
-		u := r.users.take(r.rng, func(u *vuser) bool { return u.loggedIn() && !u.accessExpiring(time.Now()) })
+		u := r.users.take(r.rng, func(u *vuser) bool { return u.sessionUsable(now) && !u.accessExpiring(now) })
 		if u == nil {
 			return task{op: OpBadToken}
 		}

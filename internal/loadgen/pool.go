@@ -24,11 +24,19 @@ type vuser struct {
 	access    string
 	refresh   string
 	refreshAt time.Time // when to refresh rather than use access; zero: never
+	staleAt   time.Time // when the refresh token is too old to use; zero: never
 	cursor    string    // page token of the next list request
 }
 
 // loggedIn reports whether u has a session.
 func (u *vuser) loggedIn() bool { return u.access != "" && u.refresh != "" }
+
+// sessionUsable reports whether u has a session whose refresh token is
+// still good at now; a user whose refresh token expired logs in again
+// rather than fail.
+func (u *vuser) sessionUsable(now time.Time) bool {
+	return u.loggedIn() && (u.staleAt.IsZero() || now.Before(u.staleAt))
+}
 
 // accessExpiring reports whether u's access token is about to expire.
 func (u *vuser) accessExpiring(now time.Time) bool {
@@ -39,23 +47,34 @@ func (u *vuser) accessExpiring(now time.Time) bool {
 // at now; an answer without both tokens leaves u logged out.
 func (u *vuser) startSession(body []byte, now time.Time) {
 	var p struct {
-		AccessToken     string `json:"access_token"`
-		RefreshToken    string `json:"refresh_token"`
-		AccessExpiresAt string `json:"access_expires_at"`
+		AccessToken      string `json:"access_token"`
+		RefreshToken     string `json:"refresh_token"`
+		AccessExpiresAt  string `json:"access_expires_at"`
+		RefreshExpiresAt string `json:"refresh_expires_at"`
 	}
 	if json.Unmarshal(body, &p) != nil || p.AccessToken == "" || p.RefreshToken == "" {
 		u.endSession()
 		return
 	}
-	u.access, u.refresh, u.refreshAt = p.AccessToken, p.RefreshToken, time.Time{}
-	if exp, err := time.Parse(time.RFC3339Nano, p.AccessExpiresAt); err == nil {
-		u.refreshAt = exp.Add(-min(refreshMargin, exp.Sub(now)/4))
+	u.access, u.refresh = p.AccessToken, p.RefreshToken
+	u.refreshAt, u.staleAt = expiresBefore(p.AccessExpiresAt, now), expiresBefore(p.RefreshExpiresAt, now)
+}
+
+// expiresBefore returns when a token received at now that expires at the
+// RFC 3339 time exp should no longer be used: refreshMargin before exp, or
+// a quarter of its lifetime when that is shorter. Without a readable exp
+// it returns the zero time: use the token as long as it works.
+func expiresBefore(exp string, now time.Time) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, exp)
+	if err != nil {
+		return time.Time{}
 	}
+	return t.Add(-min(refreshMargin, t.Sub(now)/4))
 }
 
 // endSession forgets u's tokens.
 func (u *vuser) endSession() {
-	u.access, u.refresh, u.refreshAt = "", "", time.Time{}
+	u.access, u.refresh, u.refreshAt, u.staleAt = "", "", time.Time{}, time.Time{}
 }
 
 // afterAuthed ends u's session when its access token was refused, so that

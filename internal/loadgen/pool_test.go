@@ -24,9 +24,14 @@ func TestSessionRefreshesBeforeExpiry(t *testing.T) {
 			t.Errorf("ttl %s: want a refresh from %s on, refreshAt %s", tc.ttl, tc.refreshAfter, u.refreshAt.Sub(now))
 		}
 	}
+	var r vuser
+	r.startSession([]byte(`{"access_token":"a","refresh_token":"r","refresh_expires_at":"`+now.Add(24*time.Hour).Format(time.RFC3339)+`"}`), now)
+	if !r.sessionUsable(now.Add(24*time.Hour-31*time.Second)) || r.sessionUsable(now.Add(24*time.Hour-30*time.Second)) {
+		t.Errorf("want a new login 30s before the refresh token expires, stale at %s", r.staleAt.Sub(now))
+	}
 	var u vuser
 	u.startSession([]byte(`{"access_token":"a","refresh_token":"r"}`), now)
-	if !u.loggedIn() || u.accessExpiring(now.Add(100*time.Hour)) {
+	if !u.sessionUsable(now.Add(100*time.Hour)) || u.accessExpiring(now.Add(100*time.Hour)) {
 		t.Error("a token without expiry is used as long as it works")
 	}
 	u.startSession([]byte(`{"access_token":"a"}`), now)
