@@ -369,10 +369,40 @@ func (s *sink) dialUDP(ctx context.Context) (messageWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Gzip is go-gelf's default; messages above gelf.ChunkSize after
-	// compression are chunked by it.
-	w.CompressionType = gelf.CompressGzip
-	return w, nil
+	return udpWriter{w}, nil
+}
+
+// compressAbove is the approximate message size above which UDP messages
+// are gzipped: below it a message fits one datagram (gelf.ChunkSize) as it
+// is, JSON overhead included.
+const compressAbove = gelf.ChunkSize / 2
+
+// udpWriter sends small messages uncompressed and gzips only large ones, so
+// that they need fewer chunks (at most 128 are allowed). go-gelf allocates
+// a new gzip writer, about 800 KB, for every compressed message; doing that
+// for every access-log line made GELF the largest cost of a request.
+type udpWriter struct{ *gelf.UDPWriter }
+
+func (w udpWriter) WriteMessage(m *gelf.Message) error {
+	w.CompressionType = gelf.CompressNone
+	if approxSize(m) > compressAbove {
+		w.CompressionType = gelf.CompressGzip
+	}
+	return w.UDPWriter.WriteMessage(m)
+}
+
+// approxSize estimates the JSON size of m from its strings.
+func approxSize(m *gelf.Message) int {
+	n := len(m.Short) + len(m.Full) + len(m.Host) + 64
+	for k, v := range m.Extra {
+		n += len(k) + 8
+		if s, ok := v.(string); ok {
+			n += len(s)
+		} else {
+			n += 24
+		}
+	}
+	return n
 }
 
 func (s *sink) resolve(ctx context.Context) (string, error) {
