@@ -7,7 +7,7 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test test-short vet fmt-check backends check-configs generate env test-e2e clean
+.PHONY: build test test-short vet fmt-check backends check-configs generate env test-e2e bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
@@ -52,6 +52,11 @@ $(TOOLS_BIN)/protoc-gen-go:
 	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 $(TOOLS_BIN)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+## bench: what the instrumentation costs (per RPC, ghz, log calls, RSS);
+## writes bench/RESULTS.md.
+bench:
+	scripts/bench.sh
 
 ## env: write .env with random secrets for docker compose (never replaces an existing one).
 env:

@@ -161,9 +161,10 @@ Method and how to read the tables: [README.md](README.md).
 | load average at end | $LOAD_END |
 | span sink | ${SPAN_SINK:-unknown} (go test); $(sed -n 's/.*"otlp_kind": "\([a-z]*\)".*/\1/p' "$TMP/env.json" 2>/dev/null || true) (ghz, RSS) |
 
-Load generator, servers, Jaeger and the GELF listener all share these cores;
-a load average above the core count at start or end means someone else's
-work was competing with this run.
+Load generators, servers, Jaeger and the GELF listener all share these
+cores. The run itself keeps them busy from the ghz step on, so the load
+average at end is about the core count by itself; a load average at start
+well below the core count means nobody else was competing when it began.
 
 ## 1. Per-RPC cost (go test -bench)
 

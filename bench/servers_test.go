@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestResponseIsAbout200Bytes(t *testing.T) {
+	if n := proto.Size(Response); n < 180 || n > 220 {
+		t.Errorf("response is %d bytes, want about 200", n)
+	}
+}
+
+// TestServersAnswerAndExport starts each server with its own sinks and
+// checks that it answers the benchmark call, that golden refuses a call
+// without a token, and that the instrumented servers really ship spans
+// and, where configured, GELF messages.
+func TestServersAnswerAndExport(t *testing.T) {
+	certs, err := EnsureCerts(filepath.Join(t.TempDir(), "certs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := certs.Token(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	for _, name := range Names {
+		t.Run(name, func(t *testing.T) {
+			otlp, err := StartOTLPSink()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer otlp.Close()
+			gelf, err := StartGELFSink()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gelf.Close()
+			srv, err := Start(name, certs, Sinks{OTLPAddr: otlp.Addr(), GELFAddr: gelf.Addr(), Stdout: devnull})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			clients, err := Dial(srv.Addr(), certs, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer clients.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for i := range 4 {
+				resp, err := clients.Get(i).GetUser(CallContext(ctx, token), Request())
+				if err != nil {
+					t.Fatalf("GetUser: %v", err)
+				}
+				if !proto.Equal(resp, Response) {
+					t.Fatalf("GetUser answered %v, want %v", resp, Response)
+				}
+			}
+			_, err = clients.Get(0).GetUser(ctx, Request())
+			golden := strings.HasPrefix(name, Golden)
+			if golden && status.Code(err) != codes.Unauthenticated {
+				t.Errorf("GetUser without a token: got %v, want Unauthenticated", err)
+			}
+			if !golden && err != nil {
+				t.Errorf("GetUser without a token: %v, want success (no token check)", err)
+			}
+			// Close flushes the spans and the GELF queue.
+			if err := srv.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			wantSpans := name != Bare
+			if got := otlp.Spans(); (got > 0) != wantSpans {
+				t.Errorf("%d spans exported, want spans: %v", got, wantSpans)
+			}
+			wantGELF := name == Golden
+			deadline := time.Now().Add(5 * time.Second)
+			for wantGELF && gelf.Datagrams() == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond) // UDP delivery is asynchronous
+			}
+			if got := gelf.Datagrams(); (got > 0) != wantGELF {
+				t.Errorf("%d GELF datagrams received, want some: %v", got, wantGELF)
+			}
+		})
+	}
+}
+
+func TestStartUnknownServer(t *testing.T) {
+	if _, err := Start("nginx", Certs{}, Sinks{}); err == nil || !strings.Contains(err.Error(), "nginx") {
+		t.Errorf("Start(nginx) = %v, want an error naming it", err)
+	}
+}
+
+func TestParseBenchOutput(t *testing.T) {
+	out := `goos: linux
+BenchmarkUnaryRPC/bare-2   	   90352	     26764 ns/op	     47457 cpu-ns/op	   10692 B/op	     149 allocs/op
+BenchmarkUnaryRPC/bare-2   	   90000	     28000 ns/op	     48000 cpu-ns/op	   10700 B/op	     149 allocs/op
+BenchmarkUnaryRPC/bare-2   	   91000	     27000 ns/op	     47000 cpu-ns/op	   10600 B/op	     149 allocs/op
+BenchmarkLogCall/udp-down-2	  500000	      2000 ns/op	         0.9000 dropped/op	    1000 B/op	      20 allocs/op
+--- BENCH: BenchmarkUnaryRPC
+    bench_test.go:1: spans go to jaeger
+PASS
+`
+	lines, err := ParseBenchOutput(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := GroupBench(lines)
+	if len(groups) != 2 || groups[0].Name != "BenchmarkUnaryRPC/bare" || len(groups[0].Runs) != 3 {
+		t.Fatalf("groups = %+v", groups)
+	}
+	if m := groups[0].Median("ns/op"); m != 27000 {
+		t.Errorf("median ns/op = %v, want 27000", m)
+	}
+	if lo, hi := groups[0].Range("ns/op"); lo != 26764 || hi != 28000 {
+		t.Errorf("range = %v..%v", lo, hi)
+	}
+	if d := groups[1].Median("dropped/op"); d != 0.9 {
+		t.Errorf("dropped/op = %v, want 0.9", d)
+	}
+}
+
+func TestParseGHZ(t *testing.T) {
+	report := `{"count":1000,"total":2000000000,"average":3000000,"rps":500.5,
+	"latencyDistribution":[{"percentage":50,"latency":2000000},{"percentage":90,"latency":4000000},{"percentage":99,"latency":9000000}],
+	"statusCodeDistribution":{"OK":990,"Unavailable":10},"errorDistribution":{"rpc error: code = Unavailable":10},"details":[]}`
+	r, err := ParseGHZ([]byte(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count != 1000 || r.RPS != 500.5 || r.P50 != 2*time.Millisecond || r.P99 != 9*time.Millisecond || r.OK() != 990 || r.Failed() != 10 {
+		t.Errorf("parsed %+v", r)
+	}
+	if _, err := ParseGHZ([]byte(`{"count":0}`)); err == nil {
+		t.Error("a report without calls was accepted")
+	}
+	if _, err := ParseGHZ([]byte(`not json`)); err == nil {
+		t.Error("a report that is not JSON was accepted")
+	}
+}
+
+func TestGHZArgsCarryTLSAndMetadata(t *testing.T) {
+	o := GHZOptions{Addr: "127.0.0.1:1", Proto: "u.proto", Call: "a.B.C", Data: "{}",
+		Files: TLSFiles{CA: "ca", Cert: "c", Key: "k"}, ServerName: "user",
+		Metadata: map[string]string{"authorization": "Bearer x"}, Connections: 4, Concurrency: 32, Duration: time.Second}
+	args, err := o.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"--cacert ca", "--cert c", "--key k", "--cname user", "--connections 4", "--concurrency 32", `--metadata {"authorization":"Bearer x"}`} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("args %q lack %q", joined, want)
+		}
+	}
+	if args[len(args)-1] != o.Addr {
+		t.Errorf("last argument is %q, want the address", args[len(args)-1])
+	}
+}
+
+func TestReadMemoryOfThisProcess(t *testing.T) {
+	m, err := ReadMemory(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if m.RSS == 0 || m.HWM < m.RSS {
+		t.Errorf("memory %+v: want RSS > 0 and HWM >= RSS", m)
+	}
+	s := SampleRSS(map[string]int{"self": os.Getpid()}, 10*time.Millisecond)
+	time.Sleep(30 * time.Millisecond)
+	stats, err := s.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stats["self"]; st.Samples < 2 || st.Min == 0 || st.Max < st.Min || st.Mean() == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if _, err := ReadMemory(-1); err == nil {
+		t.Error("ReadMemory(-1) succeeded")
+	}
+}
+
+func TestReceiverSpans(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`# HELP otelcol_receiver_accepted_spans_total x
+otelcol_receiver_accepted_spans_total{receiver="otlp",transport="grpc"} 120
+otelcol_receiver_accepted_spans_total{receiver="otlp",transport="http"} 3
+otelcol_receiver_refused_spans_total{receiver="otlp",transport="grpc"} 2
+otelcol_exporter_sent_spans_total{exporter="x"} 999
+`))
+	}))
+	defer srv.Close()
+	acc, ref, err := ReceiverSpans(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc != 123 || ref != 2 {
+		t.Errorf("accepted %v refused %v, want 123 and 2", acc, ref)
+	}
+}
+
+func TestTableAndNumbers(t *testing.T) {
+	tb := Table{Header: []string{"a", "b"}, Rows: [][]string{{"x|y", "1"}}, Right: map[int]bool{1: true}}
+	want := "| a | b |\n|---|---:|\n| x\\|y | 1 |\n"
+	if got := tb.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+	for _, c := range []struct {
+		x    float64
+		prec int
+		want string
+	}{{1234567.891, 1, "1,234,567.9"}, {-1234, 0, "-1,234"}, {12, 2, "12.00"}} {
+		if got := Num(c.x, c.prec); got != c.want {
+			t.Errorf("Num(%v, %d) = %q, want %q", c.x, c.prec, got, c.want)
+		}
+	}
+	if got := Ratio(3, 2); got != "1.50×" {
+		t.Errorf("Ratio = %q", got)
+	}
+	if got := Ratio(3, 0); got != "n/a" {
+		t.Errorf("Ratio(3, 0) = %q", got)
+	}
+}

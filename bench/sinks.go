@@ -1,0 +1,331 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+
+	"github.com/golden-stack/golden/internal/testbackend"
+)
+
+// GELFSink is a UDP listener on loopback that reads GELF datagrams and
+// throws them away, counting them: a Graylog input that costs the sender
+// nothing more than the real one would.
+type GELFSink struct {
+	conn      net.PacketConn
+	datagrams atomic.Int64
+	bytes     atomic.Int64
+	done      chan struct{}
+}
+
+// StartGELFSink listens on a free loopback UDP port.
+func StartGELFSink() (*GELFSink, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("GELF sink: %w", err)
+	}
+	s := &GELFSink{conn: c, done: make(chan struct{})}
+	go s.read()
+	return s, nil
+}
+
+func (s *GELFSink) read() {
+	defer close(s.done)
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := s.conn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		s.datagrams.Add(1)
+		s.bytes.Add(int64(n))
+	}
+}
+
+// Addr returns the host:port to send GELF to.
+func (s *GELFSink) Addr() string { return s.conn.LocalAddr().String() }
+
+// Datagrams returns how many datagrams arrived so far.
+func (s *GELFSink) Datagrams() int64 { return s.datagrams.Load() }
+
+// Close stops the listener.
+func (s *GELFSink) Close() error {
+	err := s.conn.Close()
+	<-s.done
+	return err
+}
+
+// OTLPSink is an OTLP/gRPC trace receiver on loopback that counts the spans
+// it is sent and discards them; it stands in for Jaeger where Jaeger is not
+// installed.
+type OTLPSink struct {
+	collectortrace.UnimplementedTraceServiceServer
+	srv   *grpc.Server
+	lis   net.Listener
+	spans atomic.Int64
+	done  chan struct{}
+}
+
+// StartOTLPSink listens on a free loopback port, without TLS, as Jaeger's
+// OTLP receiver does on the compose network.
+func StartOTLPSink() (*OTLPSink, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("OTLP sink: %w", err)
+	}
+	s := &OTLPSink{srv: grpc.NewServer(), lis: lis, done: make(chan struct{})}
+	collectortrace.RegisterTraceServiceServer(s.srv, s)
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(lis)
+	}()
+	return s, nil
+}
+
+// Export counts the spans of req.
+func (s *OTLPSink) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	var n int64
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			n += int64(len(ss.GetSpans()))
+		}
+	}
+	s.spans.Add(n)
+	return &collectortrace.ExportTraceServiceResponse{}, nil
+}
+
+// Addr returns the host:port to export to.
+func (s *OTLPSink) Addr() string { return s.lis.Addr().String() }
+
+// Spans returns how many spans arrived so far.
+func (s *OTLPSink) Spans() int64 { return s.spans.Load() }
+
+// Close stops the receiver.
+func (s *OTLPSink) Close() error {
+	s.srv.Stop()
+	<-s.done
+	return nil
+}
+
+// JaegerBinary returns where scripts/install-backends.sh puts Jaeger, and
+// whether it is there.
+func JaegerBinary() (string, bool) {
+	p := filepath.Join(testbackend.Dir(), "jaeger-"+testbackend.Versions["jaeger"], "jaeger")
+	_, err := os.Stat(p)
+	return p, err == nil
+}
+
+// Jaeger is a Jaeger v2 process with the project's configuration on free
+// loopback ports, for programs that cannot use testbackend.StartJaeger
+// (which needs a testing.TB).
+type Jaeger struct {
+	// OTLPGRPCAddr is the OTLP/gRPC receiver, host:port.
+	OTLPGRPCAddr string
+	// MetricsURL is Jaeger's own Prometheus metrics endpoint.
+	MetricsURL string
+	queryURL   string
+	cmd        *exec.Cmd
+	dir        string
+	done       chan struct{}
+}
+
+// Jaeger ports in jaeger/config.yaml, which RenderJaegerConfig remaps.
+const (
+	jaegerOTLPGRPCPort = 4317
+	jaegerQueryPort    = 16686
+	jaegerMetricsPort  = 8888
+)
+
+// StartJaeger runs the installed Jaeger binary with configFile (such as
+// jaeger/config.yaml) rendered by testbackend.RenderJaegerConfig onto free
+// loopback ports and a temporary Badger folder, writing its output to out,
+// and waits up to timeout for its query API and OTLP receiver.
+func StartJaeger(bin, configFile string, out io.Writer, timeout time.Duration) (*Jaeger, error) {
+	src, err := os.ReadFile(configFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading Jaeger config: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "golden-bench-jaeger-")
+	if err != nil {
+		return nil, err
+	}
+	ports := map[int]int{}
+	var freeErr error
+	rendered, err := testbackend.RenderJaegerConfig(src, dir, func(int) int {
+		p, err := freePort()
+		if err != nil {
+			freeErr = err
+		}
+		return p
+	}, ports)
+	if err = errors.Join(err, freeErr); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("rendering %s: %w", configFile, err)
+	}
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, rendered, 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	j := &Jaeger{
+		OTLPGRPCAddr: loopback(ports[jaegerOTLPGRPCPort]),
+		MetricsURL:   "http://" + loopback(ports[jaegerMetricsPort]) + "/metrics",
+		queryURL:     "http://" + loopback(ports[jaegerQueryPort]),
+		cmd:          exec.Command(bin, "--config", file),
+		dir:          dir,
+		done:         make(chan struct{}),
+	}
+	// Jaeger's self-tracing would go to localhost:4317 and hold up its exit.
+	j.cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
+	j.cmd.Stdout, j.cmd.Stderr = out, out
+	dieWithParent(j.cmd)
+	if err := j.cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() { _ = j.cmd.Wait(); close(j.done) }()
+	if err := j.waitReady(timeout); err != nil {
+		j.Stop()
+		return nil, err
+	}
+	return j, nil
+}
+
+func (j *Jaeger) waitReady(timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-j.done:
+			return errors.New("jaeger exited during start")
+		default:
+		}
+		if last = j.ready(client); last == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("jaeger not ready after %s: %w", timeout, last)
+}
+
+func (j *Jaeger) ready(client *http.Client) error {
+	resp, err := client.Get(j.queryURL + "/api/services")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/api/services: %s", resp.Status)
+	}
+	// Receivers start after the query extension.
+	c, err := net.DialTimeout("tcp", j.OTLPGRPCAddr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// Stop ends Jaeger (SIGTERM, SIGKILL after 10s) and removes its folder.
+func (j *Jaeger) Stop() {
+	_ = j.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-j.done:
+	case <-time.After(10 * time.Second):
+		_ = j.cmd.Process.Kill()
+		<-j.done
+	}
+	_ = os.RemoveAll(j.dir)
+}
+
+// AcceptedSpans returns the spans Jaeger's OTLP receiver accepted and
+// refused so far, from its own metrics.
+func (j *Jaeger) AcceptedSpans() (accepted, refused float64, err error) {
+	return ReceiverSpans(j.MetricsURL)
+}
+
+// ReceiverSpans sums otelcol_receiver_accepted_spans and
+// otelcol_receiver_refused_spans (with or without _total) over every series
+// at an OpenTelemetry collector's (Jaeger v2's) metrics URL.
+func ReceiverSpans(metricsURL string) (accepted, refused float64, err error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(metricsURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok {
+			name, rest, ok = strings.Cut(line, " ")
+			rest = " " + rest
+		}
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, perr := strconv.ParseFloat(fields[0], 64)
+		if perr != nil {
+			continue
+		}
+		switch strings.TrimSuffix(name, "_total") {
+		case "otelcol_receiver_accepted_spans":
+			accepted += v
+		case "otelcol_receiver_refused_spans":
+			refused += v
+		}
+	}
+	return accepted, refused, nil
+}
+
+var portMu sync.Mutex
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	portMu.Lock()
+	defer portMu.Unlock()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr() (string, error) {
+	p, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	return loopback(p), nil
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
