@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +86,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := parseTarget(c.Target)
+	_, err := config.ParseBaseURL(c.Target)
 	v.Check(err == nil, "target", "%v", err)
 	v.Check(c.Rate > 0 && c.Rate <= maxRate, "rate", "must be greater than 0 and at most %g, got %g", float64(maxRate), c.Rate)
 	v.Check(c.Duration >= 0, "duration", "must not be negative, got %s", c.Duration)
@@ -97,33 +96,6 @@ func (c *Config) Validate(v *config.Validator) {
 	v.Check(c.MaxRequests >= 0, "max-requests", "must not be negative (0 is no limit), got %d", c.MaxRequests)
 	v.Check(c.Users >= 1 && c.Users <= maxUsers, "users", "must be between 1 and %d, got %d", maxUsers, c.Users)
 	v.Check(c.Mix.Err() == nil, "mix", "%v", c.Mix.Err())
-}
-
-// parseTarget checks that raw is an http or https base URL without
-// credentials, query or fragment, and returns it without a trailing slash.
-func parseTarget(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Error repeats the whole input; only the reason is useful.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%q is not a URL: %w", raw, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%q must start with http:// or https://", raw)
-	case u.Host == "":
-		return nil, fmt.Errorf("%q has no host", raw)
-	case u.User != nil:
-		return nil, fmt.Errorf("%q must not contain credentials", u.Redacted())
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return nil, fmt.Errorf("%q must not have a query or fragment", raw)
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return u, nil
 }
 
 // Mix is the relative weight of each operation the generator picks from;

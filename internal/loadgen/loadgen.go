@@ -112,7 +112,7 @@ func New(cfg Config, opts ...Option) (*Generator, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	u, err := parseTarget(cfg.Target)
+	u, err := config.ParseBaseURL(cfg.Target)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings. Messages never contain the password or token.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := ParseURL(c.URL)
+	_, err := config.ParseBaseURL(c.URL)
 	v.Check(err == nil, "graylog-url", "%v", err)
 
 	hasPassword := c.Password != "" || c.PasswordFile != ""

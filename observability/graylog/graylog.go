@@ -25,6 +25,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/golden-stack/golden/observability/config"
 )
 
 const (
@@ -138,7 +140,7 @@ func WithPollInterval(first, max time.Duration) Option {
 // proxy. The URL must not carry credentials: pass them as options so they
 // stay out of messages.
 func New(baseURL string, opts ...Option) (*Client, error) {
-	u, err := ParseURL(baseURL)
+	u, err := config.ParseBaseURL(baseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -162,33 +164,6 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		c.secrets = append(c.secrets, base64.StdEncoding.EncodeToString([]byte(c.user+":"+c.pass)))
 	}
 	return c, nil
-}
-
-// ParseURL checks that raw is an http or https URL with a host and without
-// credentials, query or fragment, and returns it without a trailing slash.
-func ParseURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Error repeats the whole input; only the reason is useful here.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%q is not a URL: %w", raw, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%q must start with http:// or https://", raw)
-	case u.Host == "":
-		return nil, fmt.Errorf("%q has no host", raw)
-	case u.User != nil:
-		return nil, fmt.Errorf("%q must not contain credentials; give them as flags", u.Redacted())
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("%q must not have a query or fragment", raw)
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return u, nil
 }
 
 // URL returns the server's base URL, the one the web interface lives at.
@@ -296,14 +271,14 @@ func apiMessage(raw []byte) string {
 	}
 	if json.Unmarshal(raw, &e) == nil {
 		if e.Message != "" {
-			return sanitize(e.Message, 1000)
+			return SafeText(e.Message, 1000)
 		}
 		if len(e.Errors) > 0 {
 			var parts []string
 			for field, msgs := range e.Errors {
 				parts = append(parts, field+": "+strings.Join(msgs, ", "))
 			}
-			return sanitize(strings.Join(parts, "; "), 1000)
+			return SafeText(strings.Join(parts, "; "), 1000)
 		}
 	}
 	if s := snippet(raw); s != "" {
@@ -314,16 +289,17 @@ func apiMessage(raw []byte) string {
 
 // snippet returns the start of an unexpected body, fit for one error line.
 func snippet(raw []byte) string {
-	s := sanitize(string(raw), snippetLen)
+	s := SafeText(string(raw), snippetLen)
 	if s == "" {
 		return "(empty body)"
 	}
 	return s
 }
 
-// sanitize collapses whitespace and drops control characters (a body could
-// carry terminal escapes), cutting the result to at most n bytes.
-func sanitize(s string, n int) string {
+// SafeText collapses whitespace and drops control characters, cutting the
+// result to at most n bytes: text a remote server answered (a body could
+// carry terminal escapes) is safe to print or log after it.
+func SafeText(s string, n int) string {
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
 	if len(s) > n {
 		cut := n

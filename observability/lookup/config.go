@@ -53,10 +53,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := graylog.ParseURL(c.JaegerURL)
+	_, err := config.ParseBaseURL(c.JaegerURL)
 	v.Check(err == nil, "jaeger-url", "%v", err)
 	if c.JaegerUIURL != "" {
-		_, err := graylog.ParseURL(c.JaegerUIURL)
+		_, err := config.ParseBaseURL(c.JaegerUIURL)
 		v.Check(err == nil, "jaeger-ui-url", "%v", err)
 	}
 	v.Positive("range", c.Range)

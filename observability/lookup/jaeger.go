@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/graylog"
 )
 
@@ -89,7 +90,7 @@ type JaegerOption func(*Jaeger) error
 // query API's URL, which serves both in Jaeger v2).
 func JaegerUI(uiURL string) JaegerOption {
 	return func(j *Jaeger) error {
-		u, err := graylog.ParseURL(uiURL)
+		u, err := config.ParseBaseURL(uiURL)
 		if err != nil {
 			return fmt.Errorf("jaeger UI URL: %w", err)
 		}
@@ -117,7 +118,7 @@ func JaegerHTTPClient(hc *http.Client) JaegerOption {
 // NewJaeger returns a client of the Jaeger query API at apiURL, for
 // example http://localhost:16686.
 func NewJaeger(apiURL string, opts ...JaegerOption) (*Jaeger, error) {
-	u, err := graylog.ParseURL(apiURL) // the same rules: http(s), host, no credentials
+	u, err := config.ParseBaseURL(apiURL) // the same rules: http(s), host, no credentials
 	if err != nil {
 		return nil, fmt.Errorf("jaeger URL: %w", err)
 	}
@@ -251,9 +252,9 @@ func (j *Jaeger) get(ctx context.Context, path string, query url.Values, out any
 	case code < 200 || code > 299:
 		return fail("%s: %s", status, errorText(msgs, raw))
 	case jsonErr != nil:
-		return fail("%s but the answer is not JSON (Content-Type %s): %s", status, resp.Header.Get("Content-Type"), sanitize(string(raw), 200))
+		return fail("%s but the answer is not JSON (Content-Type %s): %s", status, resp.Header.Get("Content-Type"), graylog.SafeText(string(raw), 200))
 	case len(msgs) > 0 && (len(body.Data) == 0 || string(body.Data) == "null"):
-		return fail("%s", sanitize(strings.Join(msgs, "; "), 1000))
+		return fail("%s", graylog.SafeText(strings.Join(msgs, "; "), 1000))
 	}
 	if len(body.Data) == 0 || string(body.Data) == "null" {
 		return nil
@@ -269,9 +270,9 @@ func (j *Jaeger) get(ctx context.Context, path string, query url.Values, out any
 // errorText is Jaeger's error messages, or the start of the body.
 func errorText(msgs []string, raw []byte) string {
 	if len(msgs) > 0 {
-		return sanitize(strings.Join(msgs, "; "), 1000)
+		return graylog.SafeText(strings.Join(msgs, "; "), 1000)
 	}
-	if s := sanitize(string(raw), 200); s != "" {
+	if s := graylog.SafeText(string(raw), 200); s != "" {
 		return s
 	}
 	return "(empty body)"

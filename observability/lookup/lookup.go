@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 
@@ -578,19 +576,4 @@ func parseTimestamp(s string) time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-// sanitize collapses whitespace and drops control characters, cutting the
-// result to at most n bytes: log messages are written by anyone who can
-// send a request, and must not drive the terminal.
-func sanitize(s string, n int) string {
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
-	if len(s) > n {
-		cut := n
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
 }

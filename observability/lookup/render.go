@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/golden-stack/golden/observability/graylog"
 )
 
 // timeLayout shows spans' microseconds; Graylog's log times have milliseconds.
@@ -26,7 +28,7 @@ func WriteText(w io.Writer, r *Result) error {
 		fmt.Fprintln(tw, "TIME (UTC)\tSERVICE\tKIND\tLEVEL/STATUS\tDURATION\tMESSAGE")
 		for _, e := range r.Timeline {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-				timeText(e.Time), orDash(clean(e.Service, 40)), e.Kind, orDash(clean(statusText(e), 40)),
+				timeText(e.Time), orDash(graylog.SafeText(e.Service, 40)), e.Kind, orDash(graylog.SafeText(statusText(e), 40)),
 				durationText(e.Duration), messageText(e))
 		}
 		tw.Flush()
@@ -78,16 +80,16 @@ func messageText(e Entry) string {
 	if e.Kind == KindSpan {
 		b.WriteString(strings.Repeat("  ", min(e.Depth, 20)))
 	}
-	b.WriteString(clean(e.Message, 500))
+	b.WriteString(graylog.SafeText(e.Message, 500))
 	if e.Kind == KindSpan && e.SpanKind != "" {
-		b.WriteString(" [" + clean(e.SpanKind, 20) + "]")
+		b.WriteString(" [" + graylog.SafeText(e.SpanKind, 20) + "]")
 	}
 	if e.Kind == KindLog {
 		if e.Method != "" {
-			b.WriteString("  method=" + clean(e.Method, 200))
+			b.WriteString("  method=" + graylog.SafeText(e.Method, 200))
 		}
 		if e.GRPCCode != "" {
-			b.WriteString(" code=" + clean(e.GRPCCode, 40))
+			b.WriteString(" code=" + graylog.SafeText(e.GRPCCode, 40))
 		}
 		if e.HTTPStatus != 0 {
 			fmt.Fprintf(&b, " status=%d", e.HTTPStatus)
@@ -109,10 +111,6 @@ func durationText(d time.Duration) string {
 	}
 	return d.Round(time.Microsecond).String()
 }
-
-// clean makes backend text safe for one table cell: no control characters
-// (a tab would break the table, an escape would drive the terminal).
-func clean(s string, n int) string { return sanitize(s, n) }
 
 func orDash(s string) string {
 	if s == "" {
