@@ -200,7 +200,7 @@ func (r *consulResolver) watch() {
 			if !resolved {
 				r.cc.ReportError(fmt.Errorf("consul resolver: %s: %w", r.q.service, err))
 			}
-			if !sleepCtx(r.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
+			if !backoff.Sleep(r.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
 				return
 			}
 			attempt++
@@ -224,7 +224,7 @@ func (r *consulResolver) watch() {
 			r.update(addrs)
 			last, resolved = addrs, true
 		}
-		if !sleepCtx(r.ctx, minQueryGap-time.Since(start)) {
+		if !backoff.Sleep(r.ctx, minQueryGap-time.Since(start)) {
 			return
 		}
 	}
@@ -284,21 +284,5 @@ func (r *consulResolver) update(addrs []string) {
 		r.cc.ReportError(fmt.Errorf("consul resolver: no %s instance of %q in Consul", which, r.q.service))
 	case err != nil:
 		r.log.WithError(err).Debug("gRPC rejected the instance list")
-	}
-}
-
-// sleepCtx waits d (nothing when d <= 0) or until ctx ends, reporting
-// whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/golden-stack/golden/observability/backoff"
 )
 
 // MessagePrefix starts the status message of every injected failure, so
@@ -113,7 +115,7 @@ func (w *Watcher) inject(ctx context.Context, fullMethod string) error {
 	if r.latencyRate > 0 && w.rand() < r.latencyRate {
 		d := r.delay(w.rand())
 		code := codes.OK
-		if !sleepCtx(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			code = status.FromContextError(ctx.Err()).Code()
 		}
 		w.count(ctx, method, KindLatency, code)

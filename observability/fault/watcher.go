@@ -262,7 +262,7 @@ func (w *Watcher) watch() {
 					w.publish(map[string]*rule{})
 				}
 			}
-			if !sleepCtx(w.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
+			if !backoff.Sleep(w.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
 				return
 			}
 			attempt++
@@ -283,7 +283,7 @@ func (w *Watcher) watch() {
 			index = next
 		}
 		w.apply(pairs)
-		if !sleepCtx(w.ctx, minQueryGap-time.Since(start)) {
+		if !backoff.Sleep(w.ctx, minQueryGap-time.Since(start)) {
 			return
 		}
 	}
@@ -376,22 +376,6 @@ func ruleFields(service string, r *rule) logrus.Fields {
 		f["fault.expires_at"] = r.expires.UTC().Format(time.RFC3339)
 	}
 	return f
-}
-
-// sleepCtx waits d (nothing when d <= 0) or until ctx ends, reporting
-// whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // activeCollector reports golden_fault_active at scrape time, so that a
