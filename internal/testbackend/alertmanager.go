@@ -1,8 +1,6 @@
 package testbackend
 
 import (
-	"fmt"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -31,16 +29,6 @@ func StartAlertmanager(t testing.TB, config string) *Alertmanager {
 		"--cluster.listen-address=", // no gossip: one instance
 		"--log.level=warn",
 	)
-	a.WaitFor(t, time.Minute, func() error {
-		resp, err := http.Get(a.URL + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("ready: %s", resp.Status)
-		}
-		return nil
-	})
+	a.WaitFor(t, time.Minute, HTTPReady(a.URL+"/-/ready"))
 	return a
 }

@@ -3,9 +3,7 @@ package testbackend
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -62,21 +60,16 @@ func StartJaeger(t testing.TB, configFile string) *Jaeger {
 		t.Fatal(err)
 	}
 	j := &Jaeger{
-		Process:      startWithEnv(t, jaegerEnv, bin, "--config", file),
+		Process:      StartEnv(t, jaegerEnv, bin, "--config", file),
 		OTLPGRPCAddr: loopback(ports[jaegerOTLPGRPCPort]),
 		OTLPHTTPAddr: loopback(ports[jaegerOTLPHTTPPort]),
 		QueryURL:     "http://" + loopback(ports[jaegerQueryPort]),
 		MetricsURL:   "http://" + loopback(ports[jaegerMetricsPort]) + "/metrics",
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
+	queryReady := HTTPReady(j.QueryURL + "/api/services")
 	j.WaitFor(t, 60*time.Second, func() error {
-		resp, err := client.Get(j.QueryURL + "/api/services")
-		if err != nil {
+		if err := queryReady(); err != nil {
 			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/api/services: %s", resp.Status)
 		}
 		// Receivers start after extensions: the query API can answer
 		// before OTLP listens.
@@ -95,25 +88,6 @@ func StartJaeger(t testing.TB, configFile string) *Jaeger {
 // stopping for the exporter's 10s timeout. jaeger/README.md asks compose to
 // do the same.
 var jaegerEnv = []string{"OTEL_TRACES_SAMPLER=always_off"}
-
-// startWithEnv is Start with extra environment variables for the process.
-func startWithEnv(t testing.TB, env []string, bin string, args ...string) *Process {
-	t.Helper()
-	p := &Process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.Stop()
-		if t.Failed() {
-			t.Logf("output of %s:\n%s", filepath.Base(bin), p.Output())
-		}
-	})
-	return p
-}
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 

@@ -36,17 +36,7 @@ func StartPrometheus(t testing.TB, config string) *Prometheus {
 		"--enable-feature=exemplar-storage,native-histograms",
 		"--log.level=warn",
 	)
-	p.WaitFor(t, time.Minute, func() error {
-		resp, err := http.Get(p.URL + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("ready: %s", resp.Status)
-		}
-		return nil
-	})
+	p.WaitFor(t, time.Minute, HTTPReady(p.URL+"/-/ready"))
 	return p
 }
 

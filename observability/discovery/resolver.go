@@ -210,16 +210,7 @@ func (r *consulResolver) watch() {
 			r.log.WithField("failing_since", failingSince.Format(time.RFC3339)).Info("Consul reachable again")
 			failingSince, attempt = time.Time{}, 0
 		}
-		// Consul's guidance for blocking queries: start over when the index
-		// goes backwards, and never wait on index 0.
-		switch {
-		case next < index:
-			index = 0
-		case next == 0:
-			index = 1
-		default:
-			index = next
-		}
+		index = NextWaitIndex(index, next)
 		if !resolved || !slices.Equal(addrs, last) {
 			r.update(addrs)
 			last, resolved = addrs, true
@@ -284,5 +275,20 @@ func (r *consulResolver) update(addrs []string) {
 		r.cc.ReportError(fmt.Errorf("consul resolver: no %s instance of %q in Consul", which, r.q.service))
 	case err != nil:
 		r.log.WithError(err).Debug("gRPC rejected the instance list")
+	}
+}
+
+// NextWaitIndex returns the index the next blocking query should wait on,
+// given the one it waited on and the X-Consul-Index Consul answered, as
+// Consul's guidance for blocking queries says: start over when the index
+// goes backwards, and never wait on index 0.
+func NextWaitIndex(waited, answered uint64) uint64 {
+	switch {
+	case answered < waited:
+		return 0
+	case answered == 0:
+		return 1
+	default:
+		return answered
 	}
 }

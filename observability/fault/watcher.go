@@ -17,6 +17,7 @@ import (
 
 	"github.com/golden-stack/golden/observability/backoff"
 	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/discovery"
 )
 
 // Watcher timings: how long one blocking query waits for a change, the
@@ -272,16 +273,7 @@ func (w *Watcher) watch() {
 			w.log.WithField("failing_since", failingSince.Format(time.RFC3339)).Info("Consul reachable again; faults follow it again")
 			failingSince, attempt = time.Time{}, 0
 		}
-		// Consul's rules for blocking queries: start over when the index
-		// goes backwards, and never wait on index 0.
-		switch {
-		case next < index:
-			index = 0
-		case next == 0:
-			index = 1
-		default:
-			index = next
-		}
+		index = discovery.NextWaitIndex(index, next)
 		w.apply(pairs)
 		if !backoff.Sleep(w.ctx, minQueryGap-time.Since(start)) {
 			return

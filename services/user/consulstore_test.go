@@ -486,47 +486,11 @@ func TestKeySegmentIsInjective(t *testing.T) {
 	}
 }
 
-// unavailableStore fails every call with an ErrUnavailable that carries an
-// internal address, as ConsulStore does when Consul is down.
-type unavailableStore struct{}
-
-var errConsulDown = fmt.Errorf("%w: consul get: dial tcp 10.0.0.7:8500: connection refused", ErrUnavailable)
-
-func (unavailableStore) Create(context.Context, User) (User, error) { return User{}, errConsulDown }
-func (unavailableStore) Get(context.Context, string) (User, error)  { return User{}, errConsulDown }
-func (unavailableStore) GetByUsername(context.Context, string) (User, error) {
-	return User{}, errConsulDown
-}
-func (unavailableStore) List(context.Context, string, int) ([]User, string, error) {
-	return nil, "", errConsulDown
-}
-func (unavailableStore) Delete(context.Context, string) error { return errConsulDown }
-
 func TestStoreUnavailableIsUnavailable(t *testing.T) {
-	s := NewServer(unavailableStore{}, WithBcryptCost(bcrypt.MinCost))
-	const id = "01890a5d-ac96-774b-bcce-b302099a8057"
-	calls := map[string]func() error{
-		"CreateUser": func() error {
-			_, err := s.CreateUser(context.Background(), &userv1.CreateUserRequest{Username: "alice", Email: "a@example.com", Password: testPassword})
-			return err
-		},
-		"GetUser": func() error {
-			_, err := s.GetUser(context.Background(), &userv1.GetUserRequest{Id: id})
-			return err
-		},
-		"ListUsers": func() error {
-			_, err := s.ListUsers(context.Background(), &userv1.ListUsersRequest{})
-			return err
-		},
-		"DeleteUser": func() error {
-			_, err := s.DeleteUser(asUser(id), &userv1.DeleteUserRequest{Id: id})
-			return err
-		},
-		"VerifyCredentials": func() error {
-			_, err := s.VerifyCredentials(context.Background(), &userv1.VerifyCredentialsRequest{Username: "alice", Password: testPassword})
-			return err
-		},
-	}
+	// The error as ConsulStore returns it when Consul is down, with an
+	// internal address that must not reach the caller.
+	errConsulDown := fmt.Errorf("%w: consul get: dial tcp 10.0.0.7:8500: connection refused", ErrUnavailable)
+	calls := everyRPC(errConsulDown)
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
 			if msg := wantCode(t, call(), codes.Unavailable); msg != "user store unavailable" {

@@ -347,25 +347,23 @@ func TestHealthCheck(t *testing.T) {
 	}
 }
 
-// failingStore fails every call with an error whose text must not leak.
-type failingStore struct{}
+// errStore fails every call with err.
+type errStore struct{ err error }
 
-var errSecret = errors.New("db at 10.0.0.7 exploded: secret detail")
-
-func (failingStore) Create(context.Context, User) (User, error) { return User{}, errSecret }
-func (failingStore) Get(context.Context, string) (User, error)  { return User{}, errSecret }
-func (failingStore) GetByUsername(context.Context, string) (User, error) {
-	return User{}, errSecret
+func (e errStore) Create(context.Context, User) (User, error)          { return User{}, e.err }
+func (e errStore) Get(context.Context, string) (User, error)           { return User{}, e.err }
+func (e errStore) GetByUsername(context.Context, string) (User, error) { return User{}, e.err }
+func (e errStore) List(context.Context, string, int) ([]User, string, error) {
+	return nil, "", e.err
 }
-func (failingStore) List(context.Context, string, int) ([]User, string, error) {
-	return nil, "", errSecret
-}
-func (failingStore) Delete(context.Context, string) error { return errSecret }
+func (e errStore) Delete(context.Context, string) error { return e.err }
 
-func TestStoreErrorsAreInternal(t *testing.T) {
-	s := NewServer(failingStore{}, WithBcryptCost(bcrypt.MinCost))
+// everyRPC calls each store-backed RPC of a server on storeErr and returns
+// the errors by method.
+func everyRPC(storeErr error) map[string]func() error {
+	s := NewServer(errStore{storeErr}, WithBcryptCost(bcrypt.MinCost))
 	const id = "01890a5d-ac96-774b-bcce-b302099a8057"
-	calls := map[string]func() error{
+	return map[string]func() error{
 		"CreateUser": func() error {
 			_, err := s.CreateUser(context.Background(), &userv1.CreateUserRequest{Username: "alice", Email: "a@example.com", Password: testPassword})
 			return err
@@ -387,7 +385,11 @@ func TestStoreErrorsAreInternal(t *testing.T) {
 			return err
 		},
 	}
-	for name, call := range calls {
+}
+
+func TestStoreErrorsAreInternal(t *testing.T) {
+	errSecret := errors.New("db at 10.0.0.7 exploded: secret detail")
+	for name, call := range everyRPC(errSecret) {
 		t.Run(name, func(t *testing.T) {
 			if msg := wantCode(t, call(), codes.Internal); strings.Contains(msg, "secret") || strings.Contains(msg, "10.0.0.7") {
 				t.Errorf("message %q leaks the store error", msg)
