@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/jwtauth"
-	"github.com/golden-stack/golden/observability/pki"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/services/user"
 )

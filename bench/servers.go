@@ -13,7 +13,6 @@ import (
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/metadata"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,11 +31,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
-	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/grpcserver"
-	"github.com/golden-stack/golden/observability/jwtauth"
-	rl "github.com/golden-stack/golden/observability/ratelimit"
-	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/service"
 	"github.com/golden-stack/golden/services/user"
 )
@@ -176,32 +170,22 @@ const GoldenRateLimit = 1e7
 // stdoutMu serializes the os.Stdout swap in StartGolden.
 var stdoutMu sync.Mutex
 
-// StartGolden serves Handler with golden's full chain, wired as
-// services/user wires it (the same interceptors, in the same order):
-//
-//	mTLS -> [span, request ID, metrics, access log, request ID on span,
-//	faults] -> recovery -> caller authorization -> per-caller rate limit
-//	-> access token -> Handler
+// StartGolden serves Handler with golden's full chain, built by the user
+// service's own user.ListenGRPC (see services/user/service.go for the
+// chain, in request order), with GoldenSettings and GoldenRateLimit.
 //
 // The logger writes to os.Stdout as it is when the kit starts; with
 // sinks.Stdout set, os.Stdout is that file while StartGolden runs.
 func StartGolden(certs Certs, sinks Sinks) (_ *Server, err error) {
 	cfg := user.DefaultConfig()
-	settings := GoldenSettings(certs, sinks)
-	var v config.Validator
-	settings.Validate(&v)
-	if err := v.Err(); err != nil {
+	cfg.Settings = GoldenSettings(certs, sinks)
+	cfg.GRPC.Addr = "127.0.0.1:0"
+	cfg.GRPC.RateLimit, cfg.GRPC.RateBurst = GoldenRateLimit, int(GoldenRateLimit)
+	cfg.Token.PublicKey = certs.PublicKeyFile()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsConf, err := security.ServerConfig(settings.TLS)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := jwtauth.LoadPublicKey(certs.PublicKeyFile())
-	if err != nil {
-		return nil, err
-	}
-	kit, err := startKit(settings, sinks.Stdout)
+	kit, err := startKit(cfg.Settings, sinks.Stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -210,17 +194,12 @@ func StartGolden(certs Certs, sinks Sinks) (_ *Server, err error) {
 			kit.Close()
 		}
 	}()
-	verifier := jwtauth.NewVerifier(pub, cfg.Token.Issuer, cfg.Token.Audience)
-	limiter := rl.New(GoldenRateLimit, int(GoldenRateLimit), security.IdentityFromContext, rl.WithRejectHook(kit.RateLimitRejected))
-	srv, err := kit.ListenGRPC("127.0.0.1:0", tlsConf, grpcserver.WithUnaryInterceptors(
-		security.UnaryServerInterceptor(cfg.GRPC.Policy),
-		ratelimit.UnaryServerInterceptor(limiter),
-		jwtauth.UnaryServerInterceptor(verifier, jwtauth.WithPublicMethods(userPublicMethods...)),
-	))
+	srv, err := user.ListenGRPC(kit, cfg)
 	if err != nil {
 		return nil, err
 	}
 	userv1.RegisterUserServiceServer(srv.GRPC(), Handler{})
+	kit.Metrics.InitializeMetrics(srv.GRPC())
 	kit.SetReady(srv.Serving)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -251,13 +230,6 @@ func StartGolden(certs Certs, sinks Sinks) (_ *Server, err error) {
 	}
 	return s, nil
 }
-
-// userPublicMethods copies the user service's methods that need no token.
-var userPublicMethods = append([]string{
-	userv1.UserService_CreateUser_FullMethodName,
-	userv1.UserService_VerifyCredentials_FullMethodName,
-	userv1.UserService_HealthCheck_FullMethodName,
-}, security.PublicMethods...)
 
 // startKit runs service.Start with os.Stdout set to stdout (when not nil),
 // since the kit's logger writes to the os.Stdout of the moment it is built.

@@ -17,8 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 	"github.com/golden-stack/golden/internal/testbackend"
-	"github.com/golden-stack/golden/observability/graylog/graylogtest"
 	"github.com/golden-stack/golden/observability/service"
 	"github.com/golden-stack/golden/services/user"
 )

@@ -21,8 +21,8 @@ import (
 
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/jwtauth"
-	"github.com/golden-stack/golden/observability/pki"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/services/user"
 )

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
-	"github.com/golden-stack/golden/observability/pki"
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/services/auth"
 	"github.com/golden-stack/golden/services/gateway"

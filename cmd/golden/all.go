@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/pki"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/service"
 	"github.com/golden-stack/golden/services/auth"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/golden-stack/golden/observability/pki"
+	"github.com/golden-stack/golden/internal/pki"
 )
 
 // certsDirEnv overrides the default certificate directory when --dir is not given.

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/golden-stack/golden/observability/consul"
+
 	"github.com/hashicorp/consul/api"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -45,11 +47,9 @@ func (c *faultConn) validate(v *config.Validator) {
 
 // kv returns the KV client and a context bounded by --timeout.
 func (c *faultConn) kv(ctx context.Context) (*api.KV, context.Context, context.CancelFunc, error) {
-	cc := api.DefaultConfig()
-	cc.Address = c.addr
-	client, err := api.NewClient(cc)
+	client, err := consul.NewClient(c.addr)
 	if err != nil {
-		return nil, nil, nil, usageError(fmt.Errorf("%s: %w", config.Setting("consul-addr"), err))
+		return nil, nil, nil, usageError(config.SettingError("consul-addr", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	return client.KV(), ctx, cancel, nil

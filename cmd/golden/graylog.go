@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/golden-stack/golden/internal/graylog"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/graylog"
 )
 
 // newGraylogCmd returns "golden graylog", the Graylog tools.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/golden-stack/golden/observability/graylog"
-	"github.com/golden-stack/golden/observability/graylog/graylogtest"
+	"github.com/golden-stack/golden/internal/graylog"
+	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 )
 
 // testPassword is the Graylog password of every test; it must never show.

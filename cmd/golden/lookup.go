@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/golden-stack/golden/internal/graylog"
+	"github.com/golden-stack/golden/internal/lookup"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/graylog"
-	"github.com/golden-stack/golden/observability/lookup"
 )
 
 // Exit codes beyond 0 (success) and 1 (any other failure). main reads them

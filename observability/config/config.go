@@ -72,7 +72,7 @@ type Validator struct {
 // Check records msg against setting when ok is false.
 func (v *Validator) Check(ok bool, setting, msg string, args ...any) {
 	if !ok {
-		v.errs = append(v.errs, fmt.Errorf("%s: %s", Setting(setting), fmt.Sprintf(msg, args...)))
+		v.errs = append(v.errs, SettingError(setting, fmt.Errorf(msg, args...)))
 	}
 }
 
@@ -117,6 +117,42 @@ func (v *Validator) Err() error {
 // "--grpc-addr (GOLDEN_GRPC_ADDR)".
 func Setting(flag string) string {
 	return fmt.Sprintf("--%s (%s)", flag, EnvName(flag))
+}
+
+// BadSetting is an error caused by the value of one setting. A command that
+// sets a service's settings from flags of its own (`golden all`) renames
+// the setting with Rename, so that the message names the flag its user gave.
+type BadSetting struct {
+	// Flag is the setting's flag name, without dashes.
+	Flag string
+	Err  error
+}
+
+// SettingError returns err as caused by the setting flag.
+func SettingError(flag string, err error) error { return &BadSetting{Flag: flag, Err: err} }
+
+func (e *BadSetting) Error() string { return Setting(e.Flag) + ": " + e.Err.Error() }
+
+func (e *BadSetting) Unwrap() error { return e.Err }
+
+// Rename returns err with every BadSetting in it, joined or at the top,
+// naming flags[Flag] instead of Flag where flags has it.
+func Rename(err error, flags map[string]string) error {
+	switch e := err.(type) {
+	case *BadSetting:
+		if to, ok := flags[e.Flag]; ok {
+			return &BadSetting{Flag: to, Err: e.Err}
+		}
+		return e
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		renamed := make([]error, len(errs))
+		for i, x := range errs {
+			renamed[i] = Rename(x, flags)
+		}
+		return errors.Join(renamed...)
+	}
+	return err
 }
 
 // ParseBaseURL checks that raw is an http or https base URL with a host and

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/spf13/pflag"
 
 	"github.com/golden-stack/golden/observability/config"
@@ -139,12 +138,4 @@ func validHost(s string) bool {
 		}
 	}
 	return true
-}
-
-// newConsulClient returns a Consul API client for addr, with the standard
-// CONSUL_* environment variables (token, TLS) applied.
-func newConsulClient(addr string) (*api.Client, error) {
-	cc := api.DefaultConfig()
-	cc.Address = addr
-	return api.NewClient(cc)
 }

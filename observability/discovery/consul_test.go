@@ -20,10 +20,10 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/internal/testbackend"
 	"github.com/golden-stack/golden/observability/grpcclient"
 	"github.com/golden-stack/golden/observability/grpcserver"
-	"github.com/golden-stack/golden/observability/pki"
 	"github.com/golden-stack/golden/observability/security"
 )
 

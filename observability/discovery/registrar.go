@@ -36,6 +36,7 @@ import (
 
 	"github.com/golden-stack/golden/observability/backoff"
 	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/consul"
 )
 
 // Names in every registration, which Prometheus' consul_sd_configs
@@ -153,7 +154,7 @@ func NewRegistrar(cfg Config, inst Instance, opts ...Option) (*Registrar, error)
 	if err != nil {
 		return nil, err
 	}
-	client, err := newConsulClient(cfg.ConsulAddr)
+	client, err := consul.NewClient(cfg.ConsulAddr)
 	if err != nil {
 		return nil, fmt.Errorf("discovery: Consul client for %q: %w", cfg.ConsulAddr, err)
 	}
@@ -320,7 +321,7 @@ func (r *Registrar) Serve() error {
 					r.log.WithError(err).Warn("cannot register in Consul; retrying with backoff")
 				}
 				r.log.WithError(err).Debug("Consul registration attempt failed")
-				if !r.sleep(backoff.Delay(attempt, r.minBackoff, r.maxBackoff)) {
+				if !backoff.Sleep(r.ctx, backoff.Delay(attempt, r.minBackoff, r.maxBackoff)) {
 					return nil
 				}
 				attempt++
@@ -345,7 +346,7 @@ func (r *Registrar) Serve() error {
 
 		// Anti-entropy: a restarted agent (or an operator) may have dropped
 		// the registration; look every resync period and register again.
-		if !r.sleep(r.resync) {
+		if !backoff.Sleep(r.ctx, r.resync) {
 			return nil
 		}
 		present, err := r.present()
@@ -359,18 +360,6 @@ func (r *Registrar) Serve() error {
 			registered = false
 			r.log.Warn("Consul lost the registration (agent restarted?); registering again")
 		}
-	}
-}
-
-// sleep waits d or until Shutdown, reporting whether it waited the full d.
-func (r *Registrar) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.ctx.Done():
-		return false
 	}
 }
 

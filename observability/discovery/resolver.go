@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 
-	"github.com/golden-stack/golden/observability/backoff"
+	"github.com/golden-stack/golden/observability/consul"
 )
 
 // Scheme is the gRPC target scheme ResolverBuilder resolves:
@@ -30,17 +30,6 @@ const Scheme = "consul"
 // soon as the instance list or a check status changes, so in practice it is
 // tens of milliseconds. Config.DrainWait must be well above it.
 const RefreshLatency = 100 * time.Millisecond
-
-// Resolver timings: how long one blocking query waits for a change, the
-// minimum spacing of queries (so that a misbehaving agent cannot make the
-// resolver spin), and the retry backoff while Consul is unreachable, during
-// which clients keep the last instances they knew.
-const (
-	blockingWait    = 30 * time.Second
-	minQueryGap     = 20 * time.Millisecond
-	minRetryBackoff = 100 * time.Millisecond
-	maxRetryBackoff = 5 * time.Second
-)
 
 // Target returns the gRPC target and dial options that reach service: with
 // discovery on, a consul:// target resolved by ResolverBuilder to the
@@ -96,7 +85,7 @@ func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 	if err != nil {
 		return nil, err
 	}
-	client, err := newConsulClient(q.agent)
+	client, err := consul.NewClient(q.agent)
 	if err != nil {
 		return nil, fmt.Errorf("consul resolver: client for %q: %w", q.agent, err)
 	}
@@ -176,62 +165,35 @@ func (r *consulResolver) Close() {
 func (r *consulResolver) watch() {
 	defer r.wg.Done()
 	var (
-		index        uint64
-		last         []string // addresses last handed to gRPC
-		resolved     bool     // an answer was handed to gRPC
-		failingSince time.Time
-		attempt      int
+		last     []string // addresses last handed to gRPC
+		resolved bool     // an answer was handed to gRPC
 	)
-	for {
-		start := time.Now()
-		addrs, next, err := r.fetch(index)
-		if r.ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			// After an error the agent may be a new one whose index
-			// restarted lower: a blocking query on the old index would
-			// hang for the whole wait, so ask afresh.
-			index = 0
-			if failingSince.IsZero() {
-				failingSince = time.Now()
+	consul.Watch(r.ctx, r.fetch, consul.Handler[[]string]{
+		Changed: func(addrs []string) {
+			if !resolved || !slices.Equal(addrs, last) {
+				r.update(addrs)
+				last, resolved = addrs, true
+			}
+		},
+		Failed: func(err error, _ time.Time, first bool) {
+			if first {
 				r.log.WithError(err).Warn("cannot query Consul; keeping the last known instances")
 			}
 			if !resolved {
 				r.cc.ReportError(fmt.Errorf("consul resolver: %s: %w", r.q.service, err))
 			}
-			if !backoff.Sleep(r.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
-				return
-			}
-			attempt++
-			continue
-		}
-		if !failingSince.IsZero() {
-			r.log.WithField("failing_since", failingSince.Format(time.RFC3339)).Info("Consul reachable again")
-			failingSince, attempt = time.Time{}, 0
-		}
-		index = NextWaitIndex(index, next)
-		if !resolved || !slices.Equal(addrs, last) {
-			r.update(addrs)
-			last, resolved = addrs, true
-		}
-		if !backoff.Sleep(r.ctx, minQueryGap-time.Since(start)) {
-			return
-		}
-	}
+		},
+		Recovered: func(since time.Time) {
+			r.log.WithField("failing_since", since.Format(time.RFC3339)).Info("Consul reachable again")
+		},
+	})
 }
 
-// fetch runs one (blocking, unless index is 0) health query and returns the
-// sorted instance addresses and the index to wait on next.
-func (r *consulResolver) fetch(index uint64) ([]string, uint64, error) {
-	// Consul adds up to wait/16 of jitter; the margin on top catches an
-	// agent that stopped answering without closing the connection.
-	ctx, cancel := context.WithTimeout(r.ctx, blockingWait+blockingWait/16+requestTimeout)
-	defer cancel()
-	opts := (&api.QueryOptions{WaitIndex: index, WaitTime: blockingWait}).WithContext(ctx)
+// fetch runs one health query and returns the sorted instance addresses.
+func (r *consulResolver) fetch(opts *api.QueryOptions) ([]string, *api.QueryMeta, error) {
 	entries, meta, err := r.health.Service(r.q.service, r.q.tag, r.q.healthy, opts)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	addrs := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -248,7 +210,7 @@ func (r *consulResolver) fetch(index uint64) ([]string, uint64, error) {
 		addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(e.Service.Port)))
 	}
 	slices.Sort(addrs)
-	return slices.Compact(addrs), meta.LastIndex, nil
+	return slices.Compact(addrs), meta, nil
 }
 
 // update hands addrs to gRPC. An empty list is handed on too: clients must
@@ -275,20 +237,5 @@ func (r *consulResolver) update(addrs []string) {
 		r.cc.ReportError(fmt.Errorf("consul resolver: no %s instance of %q in Consul", which, r.q.service))
 	case err != nil:
 		r.log.WithError(err).Debug("gRPC rejected the instance list")
-	}
-}
-
-// NextWaitIndex returns the index the next blocking query should wait on,
-// given the one it waited on and the X-Consul-Index Consul answered, as
-// Consul's guidance for blocking queries says: start over when the index
-// goes backwards, and never wait on index 0.
-func NextWaitIndex(waited, answered uint64) uint64 {
-	switch {
-	case answered < waited:
-		return 0
-	case answered == 0:
-		return 1
-	default:
-		return answered
 	}
 }

@@ -15,21 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
-	"github.com/golden-stack/golden/observability/backoff"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/discovery"
-)
-
-// Watcher timings: how long one blocking query waits for a change, the
-// minimum spacing of queries (so that a misbehaving agent cannot make the
-// watcher spin), the retry backoff while Consul is unreachable, and how long
-// the last known faults stay in force then.
-const (
-	blockingWait    = 30 * time.Second
-	requestMargin   = 5 * time.Second
-	minQueryGap     = 20 * time.Millisecond
-	minRetryBackoff = 100 * time.Millisecond
-	maxRetryBackoff = 5 * time.Second
+	"github.com/golden-stack/golden/observability/consul"
 )
 
 // DefaultStaleAfter is how long the faults last read from Consul stay in
@@ -154,12 +141,10 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 		prefix, err := NormalizePrefix(c.Prefix)
 		if err != nil {
 			cancel()
-			return nil, fmt.Errorf("fault: %s: %w", config.Setting("fault-prefix"), err)
+			return nil, config.SettingError("fault-prefix", err)
 		}
 		w.keyPrefix = prefix + service + "/"
-		cc := api.DefaultConfig() // with CONSUL_HTTP_TOKEN and the other CONSUL_* variables
-		cc.Address = consulAddr
-		client, err := api.NewClient(cc)
+		client, err := consul.NewClient(consulAddr)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("fault: Consul client for %q: %w", consulAddr, err)
@@ -236,64 +221,30 @@ func (w *Watcher) Active() map[string]Spec {
 }
 
 func (w *Watcher) watch() {
-	var (
-		index        uint64
-		failingSince time.Time
-		attempt      int
-	)
-	for {
-		start := time.Now()
-		pairs, next, err := w.fetch(index)
-		if w.ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			// A restarted agent's index may have started over lower: a
-			// blocking query on the old one would hang for the whole wait.
-			index = 0
-			if failingSince.IsZero() {
-				failingSince = time.Now()
+	consul.Watch(w.ctx, w.fetch, consul.Handler[api.KVPairs]{
+		Changed: w.apply,
+		Failed: func(err error, since time.Time, first bool) {
+			if first {
 				w.log.WithError(err).WithField("keep_for", w.staleAfter.String()).
 					Warn("cannot read faults from Consul; keeping the current ones for a while")
 			}
-			if time.Since(failingSince) >= w.staleAfter {
+			if time.Since(since) >= w.staleAfter {
 				if set := w.rules.Load(); set != nil && len(*set) > 0 {
-					w.log.WithField("failing_since", failingSince.Format(time.RFC3339)).
+					w.log.WithField("failing_since", since.Format(time.RFC3339)).
 						Warn("Consul unreachable for too long: dropping every fault")
 					w.publish(map[string]*rule{})
 				}
 			}
-			if !backoff.Sleep(w.ctx, backoff.Delay(attempt, minRetryBackoff, maxRetryBackoff)) {
-				return
-			}
-			attempt++
-			continue
-		}
-		if !failingSince.IsZero() {
-			w.log.WithField("failing_since", failingSince.Format(time.RFC3339)).Info("Consul reachable again; faults follow it again")
-			failingSince, attempt = time.Time{}, 0
-		}
-		index = discovery.NextWaitIndex(index, next)
-		w.apply(pairs)
-		if !backoff.Sleep(w.ctx, minQueryGap-time.Since(start)) {
-			return
-		}
-	}
+		},
+		Recovered: func(since time.Time) {
+			w.log.WithField("failing_since", since.Format(time.RFC3339)).Info("Consul reachable again; faults follow it again")
+		},
+	})
 }
 
-// fetch runs one (blocking, unless index is 0) listing of the service's
-// keys and returns them with the index to wait on next.
-func (w *Watcher) fetch(index uint64) (api.KVPairs, uint64, error) {
-	// Consul adds up to wait/16 of jitter; the margin on top catches an
-	// agent that stopped answering without closing the connection.
-	ctx, cancel := context.WithTimeout(w.ctx, blockingWait+blockingWait/16+requestMargin)
-	defer cancel()
-	opts := (&api.QueryOptions{WaitIndex: index, WaitTime: blockingWait}).WithContext(ctx)
-	pairs, meta, err := w.kv.List(w.keyPrefix, opts)
-	if err != nil {
-		return nil, 0, err
-	}
-	return pairs, meta.LastIndex, nil
+// fetch lists the service's keys.
+func (w *Watcher) fetch(opts *api.QueryOptions) (api.KVPairs, *api.QueryMeta, error) {
+	return w.kv.List(w.keyPrefix, opts)
 }
 
 // apply replaces the faults in force with the valid ones among pairs.

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/grpcserver"
-	"github.com/golden-stack/golden/observability/pki"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/security"
 )
@@ -53,7 +53,7 @@ func startUser(t *testing.T, dir string) (string, *observed) {
 	obs := &observed{}
 	log, _ := test.NewNullLogger()
 	s, err := grpcserver.Listen("127.0.0.1:0", tlsConf, grpcserver.WithLogger(log),
-		grpcserver.WithUnaryInterceptors(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		grpcserver.WithServerOptions(grpc.ChainUnaryInterceptor(requestid.UnaryServerInterceptor(), func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			caller, _ := security.PeerIdentity(ctx)
 			obs.mu.Lock()
 			obs.incoming = metadata.ValueFromIncomingContext(ctx, requestid.MetadataKey)
@@ -61,7 +61,7 @@ func startUser(t *testing.T, dir string) (string, *observed) {
 			obs.caller = caller
 			obs.mu.Unlock()
 			return h(ctx, req)
-		}))
+		})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,12 @@
-// Package grpcserver builds the gRPC server every golden service runs: mutual
-// TLS, the standard grpc.health.v1 service, and an interceptor chain that
-// always starts with the request ID and panic recovery, so that every later
-// interceptor and handler can rely on both:
+// Package grpcserver builds the gRPC server every golden service runs:
+// mutual TLS, keepalive limits, the standard grpc.health.v1 service, and
+// optionally channelz and grpc-go's request tracing. It also provides the
+// pieces of an interceptor chain that only the server knows: the panic
+// handler and matchers that exempt the server's own services (health,
+// channelz) from interceptors through go-grpc-middleware's selector.
 //
-//	request ID -> observers (metrics, access log, ...) -> recovery -> the rest
-//
-// Observers sit outside recovery so that a panic reaches them as the
-// codes.Internal it becomes, and outside authorization and rate limiting so
-// that they see those refusals too.
+// The chain itself is the service's to write, in request order; see
+// services/user/service.go for the canonical one.
 package grpcserver
 
 import (
@@ -17,9 +16,12 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"strings"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	channelz "google.golang.org/grpc/channelz/service"
@@ -42,41 +44,16 @@ type Server struct {
 }
 
 type options struct {
-	debug           bool
-	observersUnary  []grpc.UnaryServerInterceptor
-	observersStream []grpc.StreamServerInterceptor
-	unary           []grpc.UnaryServerInterceptor
-	stream          []grpc.StreamServerInterceptor
-	extra           []grpc.ServerOption
-	log             logrus.FieldLogger
+	debug bool
+	extra []grpc.ServerOption
+	log   logrus.FieldLogger
 }
 
 // Option configures a Server.
 type Option func(*options)
 
-// WithUnaryObservers adds interceptors that watch every call, in the order
-// given, right after the request ID and before panic recovery.
-func WithUnaryObservers(i ...grpc.UnaryServerInterceptor) Option {
-	return func(o *options) { o.observersUnary = append(o.observersUnary, i...) }
-}
-
-// WithStreamObservers is the streaming twin of WithUnaryObservers.
-func WithStreamObservers(i ...grpc.StreamServerInterceptor) Option {
-	return func(o *options) { o.observersStream = append(o.observersStream, i...) }
-}
-
-// WithUnaryInterceptors appends interceptors after recovery and request ID,
-// in the order given: the first one given sees the request first.
-func WithUnaryInterceptors(i ...grpc.UnaryServerInterceptor) Option {
-	return func(o *options) { o.unary = append(o.unary, i...) }
-}
-
-// WithStreamInterceptors is the streaming twin of WithUnaryInterceptors.
-func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
-	return func(o *options) { o.stream = append(o.stream, i...) }
-}
-
-// WithServerOptions adds raw grpc.ServerOptions, such as stats handlers.
+// WithServerOptions adds grpc.ServerOptions: the stats handler and the
+// interceptor chain (grpc.ChainUnaryInterceptor, grpc.ChainStreamInterceptor).
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(o *options) { o.extra = append(o.extra, opts...) }
 }
@@ -89,8 +66,55 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 // process-wide.
 func WithDebugPages() Option { return func(o *options) { o.debug = true } }
 
-// WithLogger sets the logger for panics and lifecycle events.
-func WithLogger(l logrus.FieldLogger) Option { return func(o *options) { o.log = l } }
+// WithLogger sets the logger for lifecycle events; nil keeps logrus's
+// standard logger.
+func WithLogger(l logrus.FieldLogger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
+// Names of the services the server itself registers, for AllBut.
+const (
+	HealthService   = "grpc.health.v1.Health"
+	ChannelzService = "grpc.channelz.v1.Channelz"
+)
+
+// AllBut returns a selector.Matcher that matches every call except those to
+// the named services ("grpc.health.v1.Health") or full methods
+// ("/golden.user.v1.UserService/CreateUser"). Wrap an interceptor with
+// selector.UnaryServerInterceptor(i, AllBut(...)) to exempt those calls
+// from it: one mechanism for every exemption of the chain.
+func AllBut(names ...string) selector.Matcher {
+	type method struct{ service, name string }
+	services, methods := map[string]bool{}, map[method]bool{}
+	for _, n := range names {
+		if svc, m, ok := strings.Cut(strings.TrimPrefix(n, "/"), "/"); ok {
+			methods[method{svc, m}] = true
+		} else {
+			services[n] = true
+		}
+	}
+	// Looked up by parts: CallMeta.FullMethod would allocate on every call.
+	return selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return !services[c.Service] && !methods[method{c.Service, c.Method}]
+	})
+}
+
+// RecoveryHandler is the panic handler of go-grpc-middleware's recovery
+// interceptor: it logs the panic with its stack and the request ID, and
+// answers codes.Internal without details.
+func RecoveryHandler(log logrus.FieldLogger) recovery.Option {
+	return recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.WithField("request_id", requestid.FromContext(ctx)).
+			WithField("panic", fmt.Sprint(p)).
+			WithField("stack", string(debug.Stack())).
+			Error("recovered from panic in RPC handler")
+		return status.Error(codes.Internal, "internal error")
+	})
+}
 
 // Listen binds addr and builds the server. Binding here rather than in Serve
 // reports a taken port at start and lets tests listen on port 0.
@@ -103,24 +127,8 @@ func Listen(addr string, tlsConf *tls.Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	onPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		o.log.WithField("request_id", requestid.FromContext(ctx)).
-			WithField("panic", fmt.Sprint(p)).
-			WithField("stack", string(debug.Stack())).
-			Error("recovered from panic in RPC handler")
-		return status.Error(codes.Internal, "internal error")
-	})
-	unary := append([]grpc.UnaryServerInterceptor{requestid.UnaryServerInterceptor()}, o.observersUnary...)
-	unary = append(unary, recovery.UnaryServerInterceptor(onPanic))
-	unary = append(unary, o.unary...)
-	stream := append([]grpc.StreamServerInterceptor{requestid.StreamServerInterceptor()}, o.observersStream...)
-	stream = append(stream, recovery.StreamServerInterceptor(onPanic))
-	stream = append(stream, o.stream...)
-
 	srvOpts := append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(tlsConf)),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
 		// Clients may ping idle connections, but not flood the server.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Old connections are recycled so that round-robin clients spread

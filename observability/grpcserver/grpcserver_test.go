@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"google.golang.org/grpc"
@@ -18,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
-	"github.com/golden-stack/golden/observability/pki"
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/security"
 )
@@ -111,7 +112,10 @@ func TestPanicBecomesInternal(t *testing.T) {
 			panic("handler exploded")
 		}
 		return &userv1.GetUserResponse{User: &userv1.User{Id: req.GetId()}}, nil
-	}}, WithLogger(log))
+	}}, WithServerOptions(grpc.ChainUnaryInterceptor(
+		requestid.UnaryServerInterceptor(),
+		recovery.UnaryServerInterceptor(RecoveryHandler(log)),
+	)))
 	serve(t, s)
 	client := userv1.NewUserServiceClient(dial(t, dir, s))
 
@@ -140,93 +144,52 @@ func TestPanicBecomesInternal(t *testing.T) {
 	}
 }
 
-// recorder is a unary interceptor that notes its name and the request ID it sees.
-type recorder struct {
-	mu    sync.Mutex
-	calls []string
-	ids   []string
-}
-
-func (r *recorder) unary(name string) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		r.note(name, requestid.FromContext(ctx))
-		return h(ctx, req)
-	}
-}
-
-func (r *recorder) stream(name string) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		r.note(name, requestid.FromContext(ss.Context()))
-		return h(srv, ss)
-	}
-}
-
-func (r *recorder) note(name, id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, name)
-	r.ids = append(r.ids, id)
-}
-
-func (r *recorder) get() ([]string, []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls), slices.Clone(r.ids)
-}
-
-func TestInterceptorOrder(t *testing.T) {
-	dir := certs(t)
-	rec := &recorder{}
-	s := listen(t, dir, nil,
-		WithUnaryInterceptors(rec.unary("first"), rec.unary("second")),
-		WithUnaryInterceptors(rec.unary("third")),
-		WithStreamInterceptors(rec.stream("s-first"), rec.stream("s-second")))
-	serve(t, s)
-	conn := dial(t, dir, s)
-
-	if _, err := userv1.NewUserServiceClient(conn).GetUser(t.Context(), &userv1.GetUserRequest{Id: "u1"}); err != nil {
-		t.Fatal(err)
-	}
-	calls, ids := rec.get()
-	if want := []string{"first", "second", "third"}; !slices.Equal(calls, want) {
-		t.Errorf("unary interceptors ran as %v, want %v", calls, want)
-	}
-	for i, id := range ids {
-		if !requestid.Valid(id) {
-			t.Errorf("interceptor %s saw request ID %q, want one set before it", calls[i], id)
+func TestAllBut(t *testing.T) {
+	m := AllBut(HealthService, "/golden.user.v1.UserService/CreateUser")
+	for method, want := range map[string]bool{
+		"/grpc.health.v1.Health/Check":                false,
+		"/grpc.health.v1.Health/Watch":                false,
+		"/golden.user.v1.UserService/CreateUser":      false,
+		"/golden.user.v1.UserService/GetUser":         true,
+		"/grpc.channelz.v1.Channelz/GetTopChannels":   true,
+		"/golden.user.v1.UserServiceX/CreateUser":     true,
+		"/golden.user.v1.UserService/CreateUserExtra": true,
+	} {
+		if got := m.Match(t.Context(), interceptors.NewServerCallMeta(method, nil, nil)); got != want {
+			t.Errorf("AllBut(...).Match(%s) = %v, want %v", method, got, want)
 		}
 	}
+}
 
+// TestAllButSkipsInterceptor wraps a refusing interceptor with AllBut(health)
+// on both chains: user calls are refused, health checks and watches are not.
+func TestAllButSkipsInterceptor(t *testing.T) {
+	dir := certs(t)
+	refuse := status.Error(codes.PermissionDenied, "refused")
+	exempt := AllBut(HealthService)
+	s := listen(t, dir, nil, WithServerOptions(
+		grpc.ChainUnaryInterceptor(selector.UnaryServerInterceptor(
+			func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) { return nil, refuse }, exempt)),
+		grpc.ChainStreamInterceptor(selector.StreamServerInterceptor(
+			func(any, grpc.ServerStream, *grpc.StreamServerInfo, grpc.StreamHandler) error { return refuse }, exempt)),
+	))
+	serve(t, s)
+	conn := dial(t, dir, s)
+	if _, err := userv1.NewUserServiceClient(conn).GetUser(t.Context(), &userv1.GetUserRequest{Id: "u1"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("GetUser: %v, want PermissionDenied from the interceptor", err)
+	}
+	health := healthpb.NewHealthClient(conn)
+	if got := checkHealth(t, health, ""); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health Check: %v, want SERVING", got)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := watch.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	calls, ids = rec.get()
-	if want := []string{"first", "second", "third", "s-first", "s-second"}; !slices.Equal(calls, want) {
-		t.Errorf("interceptors ran as %v, want %v", calls, want)
-	}
-	for i, id := range ids {
-		if !requestid.Valid(id) {
-			t.Errorf("interceptor %s saw request ID %q, want one set before it", calls[i], id)
-		}
-	}
-}
-
-func TestCustomInterceptorRunsAfterRecovery(t *testing.T) {
-	dir := certs(t)
-	s := listen(t, dir, nil, WithUnaryInterceptors(func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
-		panic("interceptor exploded")
-	}))
-	serve(t, s)
-	_, err := userv1.NewUserServiceClient(dial(t, dir, s)).GetUser(t.Context(), &userv1.GetUserRequest{Id: "u1"})
-	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "internal error" {
-		t.Fatalf("panicking interceptor: %v, want Internal \"internal error\"", err)
+		t.Errorf("health Watch: %v, want an answer", err)
 	}
 }
 

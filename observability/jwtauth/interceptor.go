@@ -5,9 +5,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -34,53 +32,24 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 // authorizationHeader is the metadata key clients put the token under.
 const authorizationHeader = "authorization"
 
-// Option configures UnaryServerInterceptor and StreamServerInterceptor.
-type Option func(*options)
-
-type options struct {
-	public map[string]bool
-}
-
-// WithPublicMethods lists full gRPC method names, such as
-// "/golden.auth.v1.AuthService/Login", that need no token. Calls to them
-// reach the handler without claims in the context; a token sent anyway is
-// ignored rather than checked.
-func WithPublicMethods(fullMethod ...string) Option {
-	return func(o *options) {
-		for _, m := range fullMethod {
-			o.public[m] = true
-		}
-	}
-}
-
 // UnaryServerInterceptor requires a valid access token, sent as
-// "authorization: Bearer <token>" metadata, on every unary method except the
-// public ones, and puts its claims in the handler's context. A missing,
+// "authorization: Bearer <token>" metadata, and puts its claims in the
+// handler's context. Exempt public methods with go-grpc-middleware's
+// selector (see grpcserver.AllBut). A missing,
 // ill-formed or rejected token fails the call with codes.Unauthenticated and
 // a message saying what was wrong; the token itself is never echoed.
 //
 // It is built on the go-grpc-middleware auth interceptor, so a service that
 // implements auth.ServiceAuthFuncOverride replaces this check for all its
 // methods; golden services must not implement it.
-func UnaryServerInterceptor(v *Verifier, opts ...Option) grpc.UnaryServerInterceptor {
-	return selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(authFunc(v)), protected(opts))
+func UnaryServerInterceptor(v *Verifier) grpc.UnaryServerInterceptor {
+	return auth.UnaryServerInterceptor(authFunc(v))
 }
 
 // StreamServerInterceptor is the streaming counterpart of
 // UnaryServerInterceptor; handlers find the claims in the stream's context.
-func StreamServerInterceptor(v *Verifier, opts ...Option) grpc.StreamServerInterceptor {
-	return selector.StreamServerInterceptor(auth.StreamServerInterceptor(authFunc(v)), protected(opts))
-}
-
-// protected matches the methods that need a token: all but the public ones.
-func protected(opts []Option) selector.Matcher {
-	o := options{public: map[string]bool{}}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
-		return !o.public[c.FullMethod()]
-	})
+func StreamServerInterceptor(v *Verifier) grpc.StreamServerInterceptor {
+	return auth.StreamServerInterceptor(authFunc(v))
 }
 
 // authFunc verifies the bearer token of an incoming call.

@@ -3,7 +3,6 @@ package logging
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -94,7 +93,7 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 
 	lvl, err := logrus.ParseLevel(cfg.Level)
 	if err != nil { // Validate accepted it; kept for safety.
-		return nil, fmt.Errorf("%s: %w", config.Setting("log-level"), err)
+		return nil, config.SettingError("log-level", err)
 	}
 	lg := logrus.New()
 	lg.SetOutput(o.out)

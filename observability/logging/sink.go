@@ -102,14 +102,15 @@ type sink struct {
 	statusCtx    context.Context // marks the sink's own entries, which the GELF hook skips
 	status       *logrus.Entry   // logs the sink's state changes to stdout only
 
-	queue   chan *gelf.Message
-	closing atomic.Bool
-	stop    chan struct{} // closed by close: flush and exit
-	done    chan struct{} // closed when run returns
-	ctx     context.Context
-	cancel  context.CancelFunc // aborts dials, writes and the flush
-	once    sync.Once
-	unsent  atomic.Int64 // messages dropped by the flush at shutdown
+	queue    chan *gelf.Message
+	closing  atomic.Bool
+	stopping context.Context // done once close begins: flush and exit
+	stop     context.CancelFunc
+	done     chan struct{} // closed when run returns
+	ctx      context.Context
+	cancel   context.CancelFunc // aborts dials, writes and the flush
+	once     sync.Once
+	unsent   atomic.Int64 // messages dropped by the flush at shutdown
 	// State of report; run's goroutine only.
 	healthy      bool
 	downLogged   bool
@@ -124,6 +125,7 @@ type sinkOptions struct {
 // used for the sink's own state changes.
 func newSink(protocol, addr string, queueSize int, o sinkOptions, m sinkMetrics, base *logrus.Entry) *sink {
 	ctx, cancel := context.WithCancel(context.Background())
+	stopping, stop := context.WithCancel(context.Background())
 	statusCtx := context.WithValue(context.Background(), statusKey{}, true)
 	s := &sink{
 		addr:         addr,
@@ -134,7 +136,8 @@ func newSink(protocol, addr string, queueSize int, o sinkOptions, m sinkMetrics,
 		statusCtx:    statusCtx,
 		status:       base.WithContext(statusCtx),
 		queue:        make(chan *gelf.Message, queueSize),
-		stop:         make(chan struct{}),
+		stopping:     stopping,
+		stop:         stop,
 		done:         make(chan struct{}),
 		ctx:          ctx,
 		cancel:       cancel,
@@ -195,7 +198,7 @@ func (s *sink) run() {
 		var m *gelf.Message
 		select {
 		case m = <-s.queue:
-		case <-s.stop:
+		case <-s.stopping.Done():
 			s.flush(w)
 			w = nil // flush closed it
 			return
@@ -203,7 +206,7 @@ func (s *sink) run() {
 		// Hold m until a connection is up; meanwhile the queue buffers and
 		// then drops what follows.
 		for w == nil {
-			if failures > 0 && !s.sleep(backoff.Delay(failures-1, s.backoffMin, s.backoffMax)) {
+			if failures > 0 && !backoff.Sleep(s.stopping, backoff.Delay(failures-1, s.backoffMin, s.backoffMax)) {
 				s.flushWith(m)
 				return
 			}
@@ -301,18 +304,6 @@ func (s *sink) dropQueued(extra int) {
 	s.unsent.Add(int64(n))
 }
 
-// sleep waits d or until Close; false means the sink is stopping.
-func (s *sink) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.stop:
-		return false
-	}
-}
-
 // report logs on stdout when the sink starts failing and when it recovers,
 // at most one outage per reportInterval: UDP to a closed port fails every
 // other write, and each failure must not add a line.
@@ -340,7 +331,7 @@ func (s *sink) report(err error) {
 func (s *sink) close(ctx context.Context) error {
 	s.once.Do(func() {
 		s.closing.Store(true)
-		close(s.stop)
+		s.stop()
 	})
 	stopAbort := context.AfterFunc(ctx, s.cancel)
 	defer stopAbort()

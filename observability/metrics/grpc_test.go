@@ -24,7 +24,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/golden-stack/golden/observability/pki"
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/ratelimit"
 	"github.com/golden-stack/golden/observability/security"
 )

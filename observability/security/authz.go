@@ -98,18 +98,12 @@ func (p Policy) Allows(fullMethod, identity string) bool {
 	return false
 }
 
-// PublicMethods are callable without a client certificate: the standard
-// health service, so that Consul and load balancers can probe with TLS alone.
-var PublicMethods = []string{
-	"/grpc.health.v1.Health/Check",
-	"/grpc.health.v1.Health/List",
-	"/grpc.health.v1.Health/Watch",
-}
-
 // UnaryServerInterceptor identifies the caller from its verified client
 // certificate, puts the identity in the context, and lets the call through
 // only when policy allows that identity the method: a caller without a
 // certificate gets Unauthenticated, one that is not allowed PermissionDenied.
+// Exempt the health service, which probes call with TLS alone, with
+// go-grpc-middleware's selector (see grpcserver.AllBut).
 func UnaryServerInterceptor(policy Policy) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, err := authorize(ctx, policy, info.FullMethod)
@@ -134,12 +128,9 @@ func StreamServerInterceptor(policy Policy) grpc.StreamServerInterceptor {
 func authorize(ctx context.Context, policy Policy, method string) (context.Context, error) {
 	id, ok := PeerIdentity(ctx)
 	if !ok {
-		if slices.Contains(PublicMethods, method) {
-			return ctx, nil
-		}
 		return nil, status.Error(codes.Unauthenticated, "a client certificate signed by the golden root CA is required")
 	}
-	if !slices.Contains(PublicMethods, method) && !policy.Allows(method, id) {
+	if !policy.Allows(method, id) {
 		return nil, status.Errorf(codes.PermissionDenied, "caller %q is not allowed to call %s", id, method)
 	}
 	return NewContext(ctx, id), nil

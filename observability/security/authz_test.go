@@ -233,9 +233,6 @@ func TestUnaryServerInterceptor(t *testing.T) {
 		{"any identity", peerCtx(verified(cnOnly)), "/golden.user.v1.UserService/HealthCheck", codes.OK, "", "prometheus"},
 		{"not allowed", peerCtx(verified(cnOnly)), getUser, codes.PermissionDenied, `caller "prometheus" is not allowed to call ` + getUser, ""},
 		{"unlisted method", peerCtx(verified(gateway)), "/golden.user.v1.UserService/DeleteUser", codes.PermissionDenied, `"gateway"`, ""},
-		{"health without a certificate", context.Background(), "/grpc.health.v1.Health/Check", codes.OK, "", ""},
-		{"health watch without a certificate", peerCtx(credentials.TLSInfo{}), "/grpc.health.v1.Health/Watch", codes.OK, "", ""},
-		{"health with an unlisted identity", peerCtx(verified(cnOnly)), "/grpc.health.v1.Health/List", codes.OK, "", "prometheus"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

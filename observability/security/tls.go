@@ -45,15 +45,15 @@ func (f Files) Validate(v *config.Validator) {
 func (f Files) load() (tls.Certificate, *x509.CertPool, error) {
 	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("%s / %s: loading key pair: %w", config.Setting("tls-cert"), config.Setting("tls-key"), err)
+		return tls.Certificate{}, nil, config.SettingError("tls-cert", fmt.Errorf("loading the key pair with %s: %w", config.Setting("tls-key"), err))
 	}
 	pem, err := os.ReadFile(f.CA)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("%s: %w", config.Setting("tls-ca"), err)
+		return tls.Certificate{}, nil, config.SettingError("tls-ca", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return tls.Certificate{}, nil, fmt.Errorf("%s: %q holds no PEM certificate", config.Setting("tls-ca"), f.CA)
+		return tls.Certificate{}, nil, config.SettingError("tls-ca", fmt.Errorf("%q holds no PEM certificate", f.CA))
 	}
 	return cert, pool, nil
 }

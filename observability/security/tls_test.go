@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/pki"
 )
 
 // certDir creates a CA and a certificate for "user" in a temporary directory.

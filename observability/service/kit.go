@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -42,16 +40,18 @@ type Kit struct {
 	// Instance names this process in logs, spans and metrics:
 	// advertised-host:admin-port.
 	Instance string
+	// Logger writes the access log (its interceptors and HTTP middleware).
+	Logger *logging.Logger
+	// Metrics are the gRPC server's golden signals (its interceptors).
+	Metrics *metrics.Server
+	// Faults injects the faults set in Consul (its interceptors).
+	Faults *fault.Watcher
 
-	logger      *logging.Logger
-	admin       *admin.Server
-	grpcMetrics *metrics.Server
-	httpMetrics *metrics.HTTP
-	client      *metrics.Client
-	registrar   *discovery.Registrar
-	faults      *fault.Watcher
-	faultsUsed  bool // a gRPC server carries the fault interceptors
-	ready       atomic.Pointer[func() bool]
+	admin      *admin.Server
+	client     *metrics.Client
+	registrar  *discovery.Registrar
+	faultsUsed bool // a gRPC server was bound, so the watcher runs
+	ready      atomic.Pointer[func() bool]
 }
 
 // Start builds the kit from validated settings: it binds the admin port,
@@ -60,18 +60,12 @@ type Kit struct {
 func Start(s Settings) (k *Kit, err error) {
 	lis, err := net.Listen("tcp", s.AdminAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("admin-addr"), err)
+		return nil, config.SettingError("admin-addr", err)
 	}
 	// The instance is named as others reach it: the advertised host (the
 	// hostname unless set) and the admin port. Logs, spans and, through the
 	// Consul Meta "instance", Prometheus all use this one name.
 	host := s.Discovery.AdvertiseAddr
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	if host == "" {
-		host = s.Name
-	}
 	// One version everywhere: metrics, spans and the Consul registration.
 	build := metrics.BuildInfo{Service: s.Name, Version: s.Version}.Resolve()
 	s.Version = build.Version
@@ -92,21 +86,21 @@ func Start(s Settings) (k *Kit, err error) {
 	if s.DebugPages {
 		k.admin.EnableDebugPages()
 	}
-	if k.logger, err = logging.New(s.Logging, s.Name, k.Instance, k.Registry); err != nil {
+	if k.Logger, err = logging.New(s.Logging, s.Name, k.Instance, k.Registry); err != nil {
 		return nil, err
 	}
-	k.Log = k.logger.Entry()
+	k.Log = k.Logger.Entry()
 	if k.Tracing, err = tracing.New(s.Tracing, s.Name,
-		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithErrorLogger(k.Log)); err != nil {
+		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithLogger(k.Log)); err != nil {
 		return nil, err
 	}
-	if k.grpcMetrics, err = metrics.NewServer(k.Registry); err != nil {
+	if k.Metrics, err = metrics.NewServer(k.Registry); err != nil {
 		return nil, err
 	}
 	if k.client, err = metrics.NewClient(k.Registry); err != nil {
 		return nil, err
 	}
-	if k.faults, err = fault.New(s.Faults, s.Discovery.ConsulAddr, s.Name,
+	if k.Faults, err = fault.New(s.Faults, s.Discovery.ConsulAddr, s.Name,
 		fault.WithLogger(k.Log), fault.WithRegisterer(k.Registry)); err != nil {
 		return nil, err
 	}
@@ -122,34 +116,20 @@ func (k *Kit) AdminAddr() string { return k.admin.Addr().String() }
 // AdminPort returns the port the admin server listens on.
 func (k *Kit) AdminPort() int { return k.admin.Addr().(*net.TCPAddr).Port }
 
-// RateLimitRejected counts a rejection by the per-caller rate limiter.
-func (k *Kit) RateLimitRejected(caller string) { k.grpcMetrics.RateLimitRejected(caller) }
-
-// ListenGRPC binds the service's gRPC server with the kit's instruments
-// around the given interceptors:
-//
-//	tracing (stats handler) -> request ID -> metrics -> access log ->
-//	request ID on the span -> injected faults -> recovery -> opts'
-//	interceptors -> handler
-func (k *Kit) ListenGRPC(addr string, tlsConf *tls.Config, opts ...grpcserver.Option) (*grpcserver.Server, error) {
-	base := []grpcserver.Option{
-		grpcserver.WithLogger(k.Log),
-		grpcserver.WithServerOptions(k.Tracing.ServerOption()),
-		// Injected faults come after the observers, so that metrics, access
-		// logs and spans show them like real ones.
-		grpcserver.WithUnaryObservers(k.grpcMetrics.UnaryServerInterceptor(), k.logger.UnaryServerInterceptor(), tracing.UnaryServerInterceptor(),
-			k.faults.UnaryServerInterceptor()),
-		grpcserver.WithStreamObservers(k.grpcMetrics.StreamServerInterceptor(), k.logger.StreamServerInterceptor(), tracing.StreamServerInterceptor(),
-			k.faults.StreamServerInterceptor()),
-	}
-	k.faultsUsed = k.faults.Enabled()
+// ListenGRPC binds the service's gRPC server at addr (the --grpc-addr
+// setting) with mutual TLS, the kit's logger and, with --debug-pages,
+// channelz and request tracing. opts carry the service's stats handler and
+// interceptor chain, written out by the service in request order.
+func (k *Kit) ListenGRPC(addr string, tlsConf *tls.Config, opts ...grpc.ServerOption) (*grpcserver.Server, error) {
+	o := []grpcserver.Option{grpcserver.WithLogger(k.Log), grpcserver.WithServerOptions(opts...)}
 	if k.DebugPages {
-		base = append(base, grpcserver.WithDebugPages())
+		o = append(o, grpcserver.WithDebugPages())
 	}
-	srv, err := grpcserver.Listen(addr, tlsConf, append(base, opts...)...)
+	srv, err := grpcserver.Listen(addr, tlsConf, o...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("grpc-addr"), err)
+		return nil, config.SettingError("grpc-addr", err)
 	}
+	k.faultsUsed = k.Faults.Enabled()
 	return srv, nil
 }
 
@@ -164,19 +144,6 @@ func (k *Kit) Dial(server, staticAddr string, opts ...grpc.DialOption) (*grpc.Cl
 		grpc.WithChainStreamInterceptor(k.client.StreamClientInterceptor()),
 	)
 	return grpcclient.New(target, server, k.TLS, append(dopts, opts...)...)
-}
-
-// HTTPMiddleware wraps an HTTP API: spans, metrics by route and access logs.
-// next must hand its request to its ServeMux unchanged (see metrics.HTTP).
-func (k *Kit) HTTPMiddleware(next http.Handler) (http.Handler, error) {
-	if k.httpMetrics == nil {
-		m, err := metrics.NewHTTP(k.Registry)
-		if err != nil {
-			return nil, err
-		}
-		k.httpMetrics = m
-	}
-	return k.Tracing.Middleware(k.httpMetrics.Middleware(k.logger.HTTPMiddleware(next))), nil
 }
 
 // Register makes Run keep inst registered in Consul, when discovery is on.
@@ -218,7 +185,7 @@ func (k *Kit) InstanceID() string {
 func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error {
 	all := []lifecycle.Component{k.admin, k.Tracing}
 	if k.faultsUsed {
-		all = append(all, k.faults)
+		all = append(all, k.Faults)
 	}
 	all = append(all, components...)
 	if k.registrar != nil {
@@ -240,10 +207,10 @@ func (k *Kit) Close() {
 }
 
 func (k *Kit) closeLogger() error {
-	if k.logger == nil {
+	if k.Logger == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return k.logger.Close(ctx)
+	return k.Logger.Close(ctx)
 }

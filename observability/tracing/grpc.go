@@ -37,7 +37,7 @@ func (p *Provider) DialOption() grpc.DialOption {
 
 // UnaryServerInterceptor sets the request ID as the "request_id" attribute
 // of the RPC's server span. It must run after requestid's interceptor, as
-// every interceptor given to grpcserver.WithUnaryInterceptors does; the span
+// it does in the services' chains; the span
 // itself comes from ServerOption, which starts it before any interceptor.
 func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -129,7 +129,7 @@ func TestJaegerIntegration(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Endpoint = j.OTLPGRPCAddr
 		cfg.Environment = "integration"
-		p, err := New(cfg, service, WithErrorLogger(quietLogger()), WithInstanceID(service+"-1"))
+		p, err := New(cfg, service, WithLogger(quietLogger()), WithInstanceID(service+"-1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestJaegerGoesDown(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Endpoint = j.OTLPGRPCAddr
 	cfg.QueueSize = 64
-	p, err := New(cfg, "gateway", WithErrorLogger(quietLogger()))
+	p, err := New(cfg, "gateway", WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@
 //
 // Wiring, in a service:
 //
-//	tp, err := tracing.New(cfg.Tracing, "user", tracing.WithErrorLogger(log))
-//	srv, err := grpcserver.Listen(addr, tlsConf,
-//		grpcserver.WithServerOptions(tp.ServerOption()),
-//		grpcserver.WithUnaryInterceptors(tracing.UnaryServerInterceptor()))
+//	tp, err := tracing.New(cfg.Tracing, "user", tracing.WithLogger(log))
+//	srv, err := grpcserver.Listen(addr, tlsConf, grpcserver.WithServerOptions(
+//		tp.ServerOption(),
+//		grpc.ChainUnaryInterceptor(requestid.UnaryServerInterceptor(), tracing.UnaryServerInterceptor())))
 //	conn, err := grpcclient.New(target, "user", files, tp.DialOption())
 //	handler := requestid.Middleware(tp.Middleware(apiHandler))
 //	lifecycle.Run(ctx, log, timeout, tp, admin, srv) // tp first: flushed last
@@ -68,7 +68,6 @@ type options struct {
 	version    string
 	instanceID string
 	exporter   sdktrace.SpanExporter
-	tlsConf    *tls.Config
 	log        logrus.FieldLogger
 }
 
@@ -99,21 +98,22 @@ func WithInstanceID(id string) Option {
 // says; spans still pass through the bounded batch queue. Tests use it with
 // an in-memory exporter.
 func WithExporter(e sdktrace.SpanExporter) Option {
-	return func(o *options) { o.exporter = e }
+	return func(o *options) {
+		if e != nil {
+			o.exporter = e
+		}
+	}
 }
 
-// WithTLSConfig sets the TLS configuration used when Config.Insecure is
-// false, such as one trusting a private CA. The default trusts the system
-// roots.
-func WithTLSConfig(c *tls.Config) Option {
-	return func(o *options) { o.tlsConf = c }
-}
-
-// WithErrorLogger logs export failures (Jaeger unreachable, spans dropped)
-// to l at warning level. It sets OpenTelemetry's process-wide error
-// handler, which otherwise writes to the standard library's log.
-func WithErrorLogger(l logrus.FieldLogger) Option {
-	return func(o *options) { o.log = l }
+// WithLogger logs export failures (Jaeger unreachable, spans dropped) to l
+// at warning level. It sets OpenTelemetry's process-wide error handler,
+// which otherwise writes to the standard library's log.
+func WithLogger(l logrus.FieldLogger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
 }
 
 // New returns the tracer provider of the service named service, exporting
@@ -148,7 +148,7 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 
 	exporter := o.exporter
 	if exporter == nil && cfg.Endpoint != "" {
-		exporter, err = newOTLPExporter(cfg, o.tlsConf)
+		exporter, err = newOTLPExporter(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -195,21 +195,18 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 	}, nil
 }
 
-func newOTLPExporter(cfg Config, tlsConf *tls.Config) (sdktrace.SpanExporter, error) {
+func newOTLPExporter(cfg Config) (sdktrace.SpanExporter, error) {
 	opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.Endpoint)}
 	if cfg.Insecure {
 		opts = append(opts, otlptracegrpc.WithInsecure())
 	} else {
-		if tlsConf == nil {
-			tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tlsConf)))
+		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})))
 	}
 	// New only builds a lazy gRPC client; nothing is dialled here, so the
 	// context is unused in practice.
 	exp, err := otlptracegrpc.New(context.Background(), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("otlp-endpoint"), err)
+		return nil, config.SettingError("otlp-endpoint", err)
 	}
 	return exp, nil
 }

@@ -45,7 +45,7 @@ func newTestProvider(t testing.TB, service string, modify func(*Config), opts ..
 		modify(&cfg)
 	}
 	exp := tracetest.NewInMemoryExporter()
-	p, err := New(cfg, service, append([]Option{WithExporter(exp), WithErrorLogger(quietLogger())}, opts...)...)
+	p, err := New(cfg, service, append([]Option{WithExporter(exp), WithLogger(quietLogger())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestJaegerUnreachable(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Endpoint = closedAddr(t)
 	cfg.QueueSize = 64 // fills quickly, so dropping is exercised too
-	p, err := New(cfg, "gateway", WithErrorLogger(quietLogger()))
+	p, err := New(cfg, "gateway", WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,17 +217,17 @@ type benchMode struct {
 // and Jaeger down (endpoint a closed port).
 func benchModes(b *testing.B) []benchMode {
 	b.Helper()
-	off, err := New(DefaultConfig(), "bench", WithErrorLogger(quietLogger()))
+	off, err := New(DefaultConfig(), "bench", WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	up, err := New(DefaultConfig(), "bench", WithExporter(tracetest.NewNoopExporter()), WithErrorLogger(quietLogger()))
+	up, err := New(DefaultConfig(), "bench", WithExporter(tracetest.NewNoopExporter()), WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := DefaultConfig()
 	cfg.Endpoint = closedAddr(b)
-	down, err := New(cfg, "bench", WithErrorLogger(quietLogger()))
+	down, err := New(cfg, "bench", WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}

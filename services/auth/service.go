@@ -2,11 +2,12 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/timeout"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -18,8 +19,10 @@ import (
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
 	rl "github.com/golden-stack/golden/observability/ratelimit"
+	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/security"
 	"github.com/golden-stack/golden/observability/service"
+	"github.com/golden-stack/golden/observability/tracing"
 )
 
 // Config is the auth service's configuration.
@@ -106,51 +109,93 @@ type Service struct {
 	users *grpc.ClientConn
 }
 
-// New validates cfg, binds the service's ports and wires the request path:
-// mTLS -> [span, request ID, metrics, access log] -> recovery -> caller
-// authorization -> per-caller rate limit -> AuthService -> user service
-// (credentials, over mTLS with a deadline) and token signer.
-func New(cfg Config) (s *Service, err error) {
+// New validates cfg, binds the service's ports and wires the request path
+// (see listenGRPC) to the AuthService server, which checks credentials with
+// the user service (over mTLS, with a deadline) and signs tokens.
+func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	tlsConf, err := security.ServerConfig(cfg.TLS)
-	if err != nil {
-		return nil, err
-	}
-	key, err := jwtauth.LoadPrivateKey(cfg.Token.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("token-private-key"), err)
 	}
 	kit, err := service.Start(cfg.Settings)
 	if err != nil {
 		return nil, err
 	}
-	s = &Service{kit: kit}
-	defer func() {
-		if err != nil {
-			s.close()
-		}
-	}()
-	if s.users, err = kit.Dial("user", cfg.UserAddr, grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout))); err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("user-addr"), err)
-	}
-	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext, rl.WithRejectHook(kit.RateLimitRejected))
-
-	if s.grpc, err = kit.ListenGRPC(cfg.GRPC.Addr, tlsConf, grpcserver.WithUnaryInterceptors(
-		security.UnaryServerInterceptor(cfg.GRPC.Policy),
-		ratelimit.UnaryServerInterceptor(limiter),
-	)); err != nil {
-		return nil, err
-	}
-	signer := jwtauth.NewSigner(key, cfg.Token.Issuer, cfg.Token.Audience, cfg.Token.AccessTTL)
-	authv1.RegisterAuthServiceServer(s.grpc.GRPC(), NewServer(userv1.NewUserServiceClient(s.users), signer, NewRefreshStore(cfg.Token.RefreshTTL), s.grpc.Serving))
-	kit.SetReady(s.grpc.Serving)
-
-	if err := kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing); err != nil {
+	s := &Service{kit: kit}
+	if err := s.start(cfg); err != nil {
+		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// start builds what New builds after the kit; on error, close releases it.
+func (s *Service) start(cfg Config) error {
+	key, err := jwtauth.LoadPrivateKey(cfg.Token.PrivateKey)
+	if err != nil {
+		return config.SettingError("token-private-key", err)
+	}
+	if s.users, err = s.kit.Dial("user", cfg.UserAddr, grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout))); err != nil {
+		return config.SettingError("user-addr", err)
+	}
+	if s.grpc, err = listenGRPC(s.kit, cfg); err != nil {
+		return err
+	}
+	signer := jwtauth.NewSigner(key, cfg.Token.Issuer, cfg.Token.Audience, cfg.Token.AccessTTL)
+	authv1.RegisterAuthServiceServer(s.grpc.GRPC(), NewServer(userv1.NewUserServiceClient(s.users), signer, NewRefreshStore(cfg.Token.RefreshTTL), s.grpc.Serving))
+	s.kit.Metrics.InitializeMetrics(s.grpc.GRPC()) // every method's series from zero
+	s.kit.SetReady(s.grpc.Serving)
+	return s.kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing)
+}
+
+// listenGRPC binds the auth service's gRPC server at --grpc-addr with its
+// whole request path, in the order a call goes through it. It is the user
+// service's chain without the access-token check: callers of auth hold no
+// token yet, or hold a refresh token that the handlers check.
+func listenGRPC(kit *service.Kit, cfg Config) (*grpcserver.Server, error) {
+	tlsConf, err := security.ServerConfig(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext, rl.WithRejectHook(kit.Metrics.RateLimitRejected))
+	var (
+		faultable = grpcserver.AllBut(grpcserver.HealthService, grpcserver.ChannelzService)
+		needsCert = grpcserver.AllBut(grpcserver.HealthService)
+		onPanic   = grpcserver.RecoveryHandler(kit.Log)
+	)
+	return kit.ListenGRPC(cfg.GRPC.Addr, tlsConf,
+		// The server span starts first, from the caller's trace context.
+		kit.Tracing.ServerOption(),
+		grpc.ChainUnaryInterceptor(
+			// The caller's request ID, or a new one, for every later step.
+			requestid.UnaryServerInterceptor(),
+			// Observers: golden signals by caller, one access log line,
+			// the request ID on the span.
+			kit.Metrics.UnaryServerInterceptor(),
+			kit.Logger.UnaryServerInterceptor(),
+			tracing.UnaryServerInterceptor(),
+			// Injected faults, inside the observers so that they show
+			// them like real ones.
+			selector.UnaryServerInterceptor(kit.Faults.UnaryServerInterceptor(), faultable),
+			// A panic in anything below becomes Internal.
+			recovery.UnaryServerInterceptor(onPanic),
+			// Who may call what: the certificate's identity against --allow,
+			// then that identity's rate limit.
+			selector.UnaryServerInterceptor(security.UnaryServerInterceptor(cfg.GRPC.Policy), needsCert),
+			ratelimit.UnaryServerInterceptor(limiter),
+		),
+		// The streaming twin, step for step (health's Watch is the only
+		// stream today).
+		grpc.ChainStreamInterceptor(
+			requestid.StreamServerInterceptor(),
+			kit.Metrics.StreamServerInterceptor(),
+			kit.Logger.StreamServerInterceptor(),
+			tracing.StreamServerInterceptor(),
+			selector.StreamServerInterceptor(kit.Faults.StreamServerInterceptor(), faultable),
+			recovery.StreamServerInterceptor(onPanic),
+			selector.StreamServerInterceptor(security.StreamServerInterceptor(cfg.GRPC.Policy), needsCert),
+			ratelimit.StreamServerInterceptor(limiter),
+		),
+	)
 }
 
 // GRPCAddr returns the address the gRPC server listens on.

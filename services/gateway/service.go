@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/lifecycle"
+	"github.com/golden-stack/golden/observability/metrics"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/service"
 )
@@ -76,7 +76,7 @@ type Service struct {
 // route -> strict JSON decoding -> gRPC call with a deadline over mTLS to
 // auth or user (found through Consul, or at static addresses) -> gRPC status
 // mapped to an HTTP status.
-func New(cfg Config) (s *Service, err error) {
+func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,46 +84,53 @@ func New(cfg Config) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Service{kit: kit}
-	defer func() {
-		if err != nil {
-			s.close()
-		}
-	}()
-	authConn, err := kit.Dial("auth", cfg.AuthAddr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("auth-addr"), err)
-	}
-	s.conns = append(s.conns, authConn)
-	userConn, err := kit.Dial("user", cfg.UserAddr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("user-addr"), err)
-	}
-	s.conns = append(s.conns, userConn)
-
-	api := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
-		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(kit.Log))
-	observed, err := kit.HTTPMiddleware(recoverPanics(kit.Log, api))
-	if err != nil {
-		return nil, err
-	}
-	lis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("http-addr"), err)
-	}
-	s.http = lifecycle.NewHTTPServer("http", lis, requestid.Middleware(observed))
-
-	var draining atomic.Bool
-	kit.SetReady(func() bool { return !draining.Load() })
-	if err = kit.Register(discovery.Instance{
-		Name:      cfg.Name,
-		Port:      lis.Addr().(*net.TCPAddr).Port,
-		HTTPCheck: &discovery.HTTPCheck{Port: kit.AdminPort()},
-	}, func() { draining.Store(true) }); err != nil {
-		_ = lis.Close()
+	s := &Service{kit: kit}
+	if err := s.start(cfg); err != nil {
+		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// start builds what New builds after the kit; on error, close releases it.
+func (s *Service) start(cfg Config) error {
+	authConn, err := s.kit.Dial("auth", cfg.AuthAddr)
+	if err != nil {
+		return config.SettingError("auth-addr", err)
+	}
+	s.conns = append(s.conns, authConn)
+	userConn, err := s.kit.Dial("user", cfg.UserAddr)
+	if err != nil {
+		return config.SettingError("user-addr", err)
+	}
+	s.conns = append(s.conns, userConn)
+	httpMetrics, err := metrics.NewHTTP(s.kit.Registry)
+	if err != nil {
+		return err
+	}
+	api := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
+		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(s.kit.Log))
+
+	handler := requestid.Middleware( // the client's X-Request-ID, or a new one
+		s.kit.Tracing.Middleware( // a span per request, named by route
+			httpMetrics.Middleware( // golden signals by route
+				s.kit.Logger.HTTPMiddleware( // one access log line per request
+					recoverPanics(s.kit.Log, // a panic becomes a 500
+						api)))))
+
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return config.SettingError("http-addr", err)
+	}
+	s.http = lifecycle.NewHTTPServer("http", lis, handler)
+
+	var draining atomic.Bool
+	s.kit.SetReady(func() bool { return !draining.Load() })
+	return s.kit.Register(discovery.Instance{
+		Name:      cfg.Name,
+		Port:      lis.Addr().(*net.TCPAddr).Port,
+		HTTPCheck: &discovery.HTTPCheck{Port: s.kit.AdminPort()},
+	}, func() { draining.Store(true) })
 }
 
 // HTTPAddr returns the address the API listens on.
@@ -146,7 +153,11 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.kit.Run(ctx, s.http)
 }
 
+// close releases what New acquired when New fails.
 func (s *Service) close() {
+	if s.http != nil {
+		_ = s.http.Close()
+	}
 	s.closeConns()
 	s.kit.Close()
 }

@@ -2,11 +2,17 @@ package user
 
 import (
 	"context"
-	"fmt"
 	"net"
 
+	"google.golang.org/grpc"
+
+	"github.com/golden-stack/golden/observability/consul"
+	"github.com/golden-stack/golden/observability/requestid"
+	"github.com/golden-stack/golden/observability/tracing"
+
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
-	"github.com/hashicorp/consul/api"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/bcrypt"
 
@@ -93,12 +99,16 @@ func (c *Config) Validate() error {
 }
 
 // publicMethods need no access token: sign-up, the auth service's
-// credential check (it holds no user token yet) and health.
-var publicMethods = append([]string{
+// credential check (it holds no user token yet), the service's health RPC,
+// and the server's own services (health probes, channelz for operators,
+// whom the certificate policy authorizes).
+var publicMethods = []string{
 	userv1.UserService_CreateUser_FullMethodName,
 	userv1.UserService_VerifyCredentials_FullMethodName,
 	userv1.UserService_HealthCheck_FullMethodName,
-}, security.PublicMethods...)
+	grpcserver.HealthService,
+	grpcserver.ChannelzService,
+}
 
 // Service is a running user service process.
 type Service struct {
@@ -106,56 +116,99 @@ type Service struct {
 	grpc *grpcserver.Server
 }
 
-// New validates cfg, binds the service's ports and wires the request path:
-// mTLS -> [span, request ID, metrics, access log] -> recovery -> caller
-// authorization -> per-caller rate limit -> access token -> UserService ->
-// store (traced).
-func New(cfg Config) (s *Service, err error) {
+// New validates cfg, binds the service's ports and wires the request path
+// (see ListenGRPC) to the UserService server and its traced store.
+func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	kit, err := service.Start(cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{kit: kit}
+	if err := s.start(cfg); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start builds what New builds after the kit; on error, close releases it.
+func (s *Service) start(cfg Config) error {
+	var err error
+	if s.grpc, err = ListenGRPC(s.kit, cfg); err != nil {
+		return err
+	}
+	accounts, err := newStore(cfg)
+	if err != nil {
+		return err
+	}
+	store := NewTracedStore(accounts, s.kit.Tracing.TracerProvider())
+	userv1.RegisterUserServiceServer(s.grpc.GRPC(), NewServer(store, WithHealth(s.grpc.Serving), WithBcryptCost(cfg.BcryptCost)))
+	s.kit.Metrics.InitializeMetrics(s.grpc.GRPC()) // every method's series from zero
+	s.kit.SetReady(s.grpc.Serving)
+	return s.kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing)
+}
+
+// ListenGRPC binds the user service's gRPC server at --grpc-addr with its
+// whole request path, in the order a call goes through it; register the
+// UserService implementation on it. New does; benchmarks do with a handler
+// of their own, so that they measure exactly this chain.
+func ListenGRPC(kit *service.Kit, cfg Config) (*grpcserver.Server, error) {
 	tlsConf, err := security.ServerConfig(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
 	pub, err := jwtauth.LoadPublicKey(cfg.Token.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("token-public-key"), err)
+		return nil, config.SettingError("token-public-key", err)
 	}
-	kit, err := service.Start(cfg.Settings)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			kit.Close()
-		}
-	}()
 	verifier := jwtauth.NewVerifier(pub, cfg.Token.Issuer, cfg.Token.Audience)
-	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext, rl.WithRejectHook(kit.RateLimitRejected))
-
-	srv, err := kit.ListenGRPC(cfg.GRPC.Addr, tlsConf, grpcserver.WithUnaryInterceptors(
-		security.UnaryServerInterceptor(cfg.GRPC.Policy),
-		ratelimit.UnaryServerInterceptor(limiter),
-		jwtauth.UnaryServerInterceptor(verifier, jwtauth.WithPublicMethods(publicMethods...)),
-	))
-	if err != nil {
-		return nil, err
-	}
-	accounts, err := newStore(cfg)
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	store := NewTracedStore(accounts, kit.Tracing.TracerProvider())
-	userv1.RegisterUserServiceServer(srv.GRPC(), NewServer(store, WithHealth(srv.Serving), WithBcryptCost(cfg.BcryptCost)))
-	kit.SetReady(srv.Serving)
-
-	if err := kit.Register(discovery.Instance{Name: cfg.Name, Port: srv.Addr().(*net.TCPAddr).Port}, srv.SetNotServing); err != nil {
-		srv.Close()
-		return nil, err
-	}
-	return &Service{kit: kit, grpc: srv}, nil
+	limiter := rl.New(cfg.GRPC.RateLimit, cfg.GRPC.RateBurst, security.IdentityFromContext, rl.WithRejectHook(kit.Metrics.RateLimitRejected))
+	var (
+		faultable  = grpcserver.AllBut(grpcserver.HealthService, grpcserver.ChannelzService)
+		needsCert  = grpcserver.AllBut(grpcserver.HealthService)
+		needsToken = grpcserver.AllBut(publicMethods...)
+		onPanic    = grpcserver.RecoveryHandler(kit.Log)
+	)
+	return kit.ListenGRPC(cfg.GRPC.Addr, tlsConf,
+		// The server span starts first, from the caller's trace context.
+		kit.Tracing.ServerOption(),
+		grpc.ChainUnaryInterceptor(
+			// The caller's request ID, or a new one, for every later step.
+			requestid.UnaryServerInterceptor(),
+			// Observers: golden signals by caller, one access log line,
+			// the request ID on the span.
+			kit.Metrics.UnaryServerInterceptor(),
+			kit.Logger.UnaryServerInterceptor(),
+			tracing.UnaryServerInterceptor(),
+			// Injected faults, inside the observers so that they show
+			// them like real ones.
+			selector.UnaryServerInterceptor(kit.Faults.UnaryServerInterceptor(), faultable),
+			// A panic in anything below becomes Internal.
+			recovery.UnaryServerInterceptor(onPanic),
+			// Who may call what: the certificate's identity against --allow,
+			// then that identity's rate limit.
+			selector.UnaryServerInterceptor(security.UnaryServerInterceptor(cfg.GRPC.Policy), needsCert),
+			ratelimit.UnaryServerInterceptor(limiter),
+			// The end user's access token.
+			selector.UnaryServerInterceptor(jwtauth.UnaryServerInterceptor(verifier), needsToken),
+		),
+		// The streaming twin, step for step (health's Watch is the only
+		// stream today).
+		grpc.ChainStreamInterceptor(
+			requestid.StreamServerInterceptor(),
+			kit.Metrics.StreamServerInterceptor(),
+			kit.Logger.StreamServerInterceptor(),
+			tracing.StreamServerInterceptor(),
+			selector.StreamServerInterceptor(kit.Faults.StreamServerInterceptor(), faultable),
+			recovery.StreamServerInterceptor(onPanic),
+			selector.StreamServerInterceptor(security.StreamServerInterceptor(cfg.GRPC.Policy), needsCert),
+			ratelimit.StreamServerInterceptor(limiter),
+			selector.StreamServerInterceptor(jwtauth.StreamServerInterceptor(verifier), needsToken),
+		),
+	)
 }
 
 // GRPCAddr returns the address the gRPC server listens on.
@@ -177,21 +230,26 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.kit.Run(ctx, s.grpc)
 }
 
+// close releases what New acquired when New fails.
+func (s *Service) close() {
+	if s.grpc != nil {
+		s.grpc.Close()
+	}
+	s.kit.Close()
+}
+
 // newStore returns the account store cfg names.
 func newStore(cfg Config) (Store, error) {
 	if cfg.Store == "memory" {
 		return NewMemoryStore(), nil
 	}
-	// DefaultConfig reads CONSUL_HTTP_TOKEN and the other standard variables.
-	cc := api.DefaultConfig()
-	cc.Address = cfg.Discovery.ConsulAddr
-	client, err := api.NewClient(cc)
+	client, err := consul.NewClient(cfg.Discovery.ConsulAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("consul-addr"), err)
+		return nil, config.SettingError("consul-addr", err)
 	}
 	s, err := NewConsulStore(client, cfg.StorePrefix)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("store-prefix"), err)
+		return nil, config.SettingError("store-prefix", err)
 	}
 	return s, nil
 }

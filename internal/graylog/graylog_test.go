@@ -15,9 +15,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/internal/graylog"
+	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/graylog"
-	"github.com/golden-stack/golden/observability/graylog/graylogtest"
 )
 
 const (

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/internal/graylog"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/graylog"
 )
 
 // maxLimit is OpenSearch's default max_result_window: Graylog cannot page

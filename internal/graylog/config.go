@@ -87,7 +87,7 @@ func (c *Config) NewClient(opts ...Option) (*Client, error) {
 	case c.PasswordFile != "":
 		pw, err := readPasswordFile(c.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", config.Setting("graylog-password-file"), err)
+			return nil, config.SettingError("graylog-password-file", err)
 		}
 		auth = WithBasicAuth(c.User, pw)
 	case c.Password != "":
@@ -98,7 +98,7 @@ func (c *Config) NewClient(opts ...Option) (*Client, error) {
 	}
 	cl, err := New(c.URL, append([]Option{auth}, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("graylog-url"), err)
+		return nil, config.SettingError("graylog-url", err)
 	}
 	return cl, nil
 }

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golden-stack/golden/internal/graylog"
 	"github.com/golden-stack/golden/observability/config"
-	"github.com/golden-stack/golden/observability/graylog"
 )
 
 // ErrTraceNotFound is returned by Jaeger.Trace when Jaeger does not have the

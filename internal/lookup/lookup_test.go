@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golden-stack/golden/observability/graylog"
-	"github.com/golden-stack/golden/observability/graylog/graylogtest"
-	"github.com/golden-stack/golden/observability/lookup"
-	"github.com/golden-stack/golden/observability/lookup/lookuptest"
+	"github.com/golden-stack/golden/internal/graylog"
+	"github.com/golden-stack/golden/internal/graylog/graylogtest"
+	"github.com/golden-stack/golden/internal/lookup"
+	"github.com/golden-stack/golden/internal/lookup/lookuptest"
 )
 
 const (

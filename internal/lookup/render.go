@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/golden-stack/golden/observability/graylog"
+	"github.com/golden-stack/golden/internal/graylog"
 )
 
 // timeLayout shows spans' microseconds; Graylog's log times have milliseconds.

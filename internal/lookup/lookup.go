@@ -21,7 +21,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/golden-stack/golden/observability/graylog"
+	"github.com/golden-stack/golden/internal/graylog"
 	"github.com/golden-stack/golden/observability/requestid"
 )
 
