@@ -91,15 +91,24 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 	}
 
 	// Each service is built after the one it calls, so that the caller is
-	// given the address the callee really bound (port 0 works).
+	// given the address the callee really bound (port 0 works). A failure
+	// closes the ones already built and names this command's own flags.
+	var started []builtService
+	fail := func(name string, err error, flags map[string]string) error {
+		for _, svc := range started {
+			svc.Close()
+		}
+		return fmt.Errorf("%s: %w", name, config.Rename(err, flags))
+	}
 	userCfg := user.DefaultConfig()
 	userCfg.Settings = settings("user", o.userAdmin)
 	userCfg.GRPC.Addr = o.userAddr
 	userCfg.Token.PublicKey = filepath.Join(certs, "token-signing.pub")
 	userSvc, err := user.New(userCfg)
 	if err != nil {
-		return fmt.Errorf("user: %w", err)
+		return fail("user", err, allFlags("user", "user-addr"))
 	}
+	started = append(started, userSvc)
 
 	authCfg := auth.DefaultConfig()
 	authCfg.Settings = settings("auth", o.authAdmin)
@@ -108,8 +117,9 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 	authCfg.Token.PrivateKey = filepath.Join(certs, "token-signing.key")
 	authSvc, err := auth.New(authCfg)
 	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return fail("auth", err, allFlags("auth", "auth-addr"))
 	}
+	started = append(started, authSvc)
 
 	gwCfg := gateway.DefaultConfig()
 	gwCfg.Settings = settings("gateway", o.gatewayAdmin)
@@ -118,13 +128,13 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 	gwCfg.UserAddr = userSvc.GRPCAddr()
 	gwSvc, err := gateway.New(gwCfg)
 	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
+		return fail("gateway", err, allFlags("gateway", "http-addr"))
 	}
 
 	printWelcome(cmd.OutOrStdout(), "http://"+gwSvc.HTTPAddr())
 
 	g, ctx := errgroup.WithContext(cmd.Context())
-	for _, svc := range []runner{userSvc, authSvc, gwSvc} {
+	for _, svc := range []builtService{userSvc, authSvc, gwSvc} {
 		g.Go(func() error { return svc.Run(ctx) })
 	}
 	return g.Wait()
@@ -147,4 +157,21 @@ golden is running: gateway %[1]s (Ctrl-C stops it)
   curl -si %[1]s/v1/users -H "Authorization: Bearer $TOKEN"
 
 `, url)
+}
+
+// allFlags maps the settings of the service name, as its own errors name
+// them, to the flags of `golden all` that set them: its admin and listen
+// addresses (listen is the flag of grpc-addr or, for the gateway,
+// http-addr), and --dir for the certificates and keys made there.
+func allFlags(name, listen string) map[string]string {
+	return map[string]string{
+		"admin-addr":        name + "-admin-addr",
+		"grpc-addr":         listen,
+		"http-addr":         listen,
+		"tls-ca":            "dir",
+		"tls-cert":          "dir",
+		"tls-key":           "dir",
+		"token-public-key":  "dir",
+		"token-private-key": "dir",
+	}
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/golden-stack/golden/services/user"
 )
 
-// runner is a service process once its ports are bound.
-type runner interface {
+// builtService is a service process once its ports are bound: Run it, or
+// Close it if it will not run.
+type builtService interface {
 	Run(ctx context.Context) error
+	Close()
 }
 
 func newServeCmd() *cobra.Command {
@@ -33,14 +35,14 @@ func newServeCmd() *cobra.Command {
 	}
 	authCfg, userCfg, gwCfg := auth.DefaultConfig(), user.DefaultConfig(), gateway.DefaultConfig()
 	cmd.AddCommand(
-		serviceCmd("auth", "Issue and rotate tokens", authCfg.RegisterFlags, func() (runner, error) { return auth.New(authCfg) }),
-		serviceCmd("user", "Manage user accounts (privileged)", userCfg.RegisterFlags, func() (runner, error) { return user.New(userCfg) }),
-		serviceCmd("gateway", "Serve the HTTP/JSON API", gwCfg.RegisterFlags, func() (runner, error) { return gateway.New(gwCfg) }),
+		serviceCmd("auth", "Issue and rotate tokens", authCfg.RegisterFlags, func() (builtService, error) { return auth.New(authCfg) }),
+		serviceCmd("user", "Manage user accounts (privileged)", userCfg.RegisterFlags, func() (builtService, error) { return user.New(userCfg) }),
+		serviceCmd("gateway", "Serve the HTTP/JSON API", gwCfg.RegisterFlags, func() (builtService, error) { return gateway.New(gwCfg) }),
 	)
 	return cmd
 }
 
-func serviceCmd(name, short string, register func(*pflag.FlagSet), build func() (runner, error)) *cobra.Command {
+func serviceCmd(name, short string, register func(*pflag.FlagSet), build func() (builtService, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: short,

@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"net"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/golden-stack/golden/internal/pki"
+	"github.com/golden-stack/golden/observability/config"
 )
 
 // TestServeRejectsBadSettings runs the real command line: every bad value,
@@ -65,4 +71,87 @@ func TestServeRejectsBadSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBusyPortNamesSettingAndReleasesPorts starts each service, and
+// `golden all`, with one of its ports already taken: the command must fail
+// (not panic) with an error naming the flag that set the port, as the
+// command spells it, and leave every other port it was given free again.
+func TestBusyPortNamesSettingAndReleasesPorts(t *testing.T) {
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if _, err := pki.Ensure(certs, pki.EnsureOptions{Names: []string{"auth", "user", "gateway"}}); err != nil {
+		t.Fatal(err)
+	}
+	serveFlags := func(name string) []string {
+		return []string{"serve", name, "--log-level", "error",
+			"--tls-ca", filepath.Join(certs, "ca.crt"),
+			"--tls-cert", filepath.Join(certs, name+".crt"),
+			"--tls-key", filepath.Join(certs, name+".key"),
+		}
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		ports []string // flags given a free port
+		busy  string   // flag given the busy port
+	}{
+		{"user grpc", append(serveFlags("user"), "--token-public-key", filepath.Join(certs, "token-signing.pub")), []string{"admin-addr"}, "grpc-addr"},
+		{"user admin", append(serveFlags("user"), "--token-public-key", filepath.Join(certs, "token-signing.pub")), []string{"grpc-addr"}, "admin-addr"},
+		{"auth grpc", append(serveFlags("auth"), "--token-private-key", filepath.Join(certs, "token-signing.key")), []string{"admin-addr"}, "grpc-addr"},
+		{"auth admin", append(serveFlags("auth"), "--token-private-key", filepath.Join(certs, "token-signing.key")), []string{"grpc-addr"}, "admin-addr"},
+		{"gateway http", serveFlags("gateway"), []string{"admin-addr"}, "http-addr"},
+		{"gateway admin", serveFlags("gateway"), []string{"http-addr"}, "admin-addr"},
+		{"all: user's port", []string{"all", "--dir", dir}, []string{"http-addr", "auth-addr", "gateway-admin-addr", "auth-admin-addr", "user-admin-addr"}, "user-addr"},
+		{"all: auth's admin port", []string{"all", "--dir", dir}, []string{"http-addr", "auth-addr", "user-addr", "gateway-admin-addr", "user-admin-addr"}, "auth-admin-addr"},
+		{"all: gateway's port", []string{"all", "--dir", dir}, []string{"auth-addr", "user-addr", "gateway-admin-addr", "auth-admin-addr", "user-admin-addr"}, "http-addr"},
+		{"all: gateway's admin port", []string{"all", "--dir", dir}, []string{"http-addr", "auth-addr", "user-addr", "auth-admin-addr", "user-admin-addr"}, "gateway-admin-addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			busy, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer busy.Close()
+			args := append(slices.Clone(tt.args), "--"+tt.busy, busy.Addr().String())
+			var free []string
+			for _, flag := range tt.ports {
+				addr := freeAddr(t)
+				free = append(free, addr)
+				args = append(args, "--"+flag, addr)
+			}
+			cmd := newRootCmd()
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs(args)
+			err = cmd.Execute()
+			if err == nil {
+				t.Fatalf("no error with --%s busy; output %q", tt.busy, out.String())
+			}
+			if want := config.Setting(tt.busy) + ": listen tcp"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "address already in use") {
+				t.Errorf("error does not name %q and the busy address:\n%v", want, err)
+			}
+			for i, addr := range free {
+				lis, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Errorf("--%s %s still taken after the failed start: %v", tt.ports[i], addr, err)
+					continue
+				}
+				_ = lis.Close()
+			}
+		})
+	}
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
 }

@@ -128,7 +128,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{kit: kit}
 	if err := s.start(cfg); err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -230,8 +230,10 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.kit.Run(ctx, s.grpc)
 }
 
-// close releases what New acquired when New fails.
-func (s *Service) close() {
+// Close releases the ports and connections of a service that will not Run,
+// such as one of several started together when a later one fails. Run
+// releases them otherwise.
+func (s *Service) Close() {
 	if s.grpc != nil {
 		s.grpc.Close()
 	}
