@@ -7,14 +7,15 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test test-short vet fmt-check backends check-configs generate env test-e2e bench clean
+.PHONY: build test test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
 
-## test: vet, formatting, backend configs, and every test with the race
-## detector against real backends (built once into a cache by `backends`).
-test: vet fmt-check backends check-configs
+## test: vet, formatting, the linter, backend configs, and every test with
+## the race detector against real backends (built once into a cache by
+## `backends`).
+test: vet fmt-check lint backends check-configs
 	GOLDEN_REQUIRE_BACKENDS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## backends: build Consul, Prometheus, Alertmanager, Jaeger and docker compose
@@ -37,6 +38,11 @@ test-short:
 
 vet:
 	$(GO) vet ./...
+
+## lint: golangci-lint with .golangci.yml, pinned and installed into
+## .tools/bin by scripts/install-lint.sh (first run only).
+lint:
+	"$$(scripts/install-lint.sh)" run ./...
 
 fmt-check:
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './.tools/*'))"; \

@@ -255,12 +255,6 @@ func (j *Jaeger) Stop() {
 	_ = os.RemoveAll(j.dir)
 }
 
-// AcceptedSpans returns the spans Jaeger's OTLP receiver accepted and
-// refused so far, from its own metrics.
-func (j *Jaeger) AcceptedSpans() (accepted, refused float64, err error) {
-	return ReceiverSpans(j.MetricsURL)
-}
-
 // ReceiverSpans sums otelcol_receiver_accepted_spans and
 // otelcol_receiver_refused_spans (with or without _total) over every series
 // at an OpenTelemetry collector's (Jaeger v2's) metrics URL.

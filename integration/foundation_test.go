@@ -294,7 +294,7 @@ func TestBadAccessTokens(t *testing.T) {
 	}
 	_, foreignKey, _ := ed25519.GenerateKey(rand.Reader)
 	sign := func(k ed25519.PrivateKey, iss, aud string, now time.Time) string {
-		tok, _, err := jwtauth.NewSigner(k, iss, aud, 15*time.Minute, jwtauth.WithSignerClock(func() time.Time { return now })).Sign(id, "dave")
+		tok, _, err := jwtauth.NewSigner(k, iss, aud, 15*time.Minute, jwtauth.WithClock(func() time.Time { return now })).Sign(id, "dave")
 		if err != nil {
 			t.Fatal(err)
 		}

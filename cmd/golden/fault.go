@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golden-stack/golden/observability/consul"
+	"github.com/golden-stack/golden/observability/safetext"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/spf13/cobra"
@@ -63,7 +64,7 @@ func (c *faultConn) consulError(what string, err error) error {
 	case errors.As(err, &se) && (se.Code == 401 || se.Code == 403):
 		msg = fmt.Sprintf("Consul at %s refused to %s (HTTP %d): set CONSUL_HTTP_TOKEN to a token that may write keys under %s", c.addr, what, se.Code, c.prefix)
 	case errors.As(err, &se):
-		msg = fmt.Sprintf("Consul at %s could not %s: HTTP %d: %s", c.addr, what, se.Code, truncateMsg(se.Body, 200))
+		msg = fmt.Sprintf("Consul at %s could not %s: HTTP %d: %s", c.addr, what, se.Code, safetext.Line(se.Body, 200))
 	case errors.Is(err, context.DeadlineExceeded):
 		msg = fmt.Sprintf("Consul at %s did not answer within %s (%s) to %s", c.addr, c.timeout, config.Setting("timeout"), what)
 	case errors.Is(err, context.Canceled):
@@ -72,14 +73,6 @@ func (c *faultConn) consulError(what string, err error) error {
 		msg = fmt.Sprintf("cannot reach Consul at %s to %s: %v; is Consul running there? Set it with %s", c.addr, what, err, config.Setting("consul-addr"))
 	}
 	return &exitError{code: exitBackend, err: errors.New(msg)}
-}
-
-func truncateMsg(s string, n int) string {
-	s = strings.ToValidUTF8(strings.TrimSpace(s), "?")
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // newFaultCmd returns "golden fault", the fault injection tools.
@@ -450,13 +443,13 @@ func writeFaultTable(w io.Writer, prefix string, pairs api.KVPairs, now time.Tim
 		if !ok {
 			// No tab after the message: the last cell of a line does not
 			// widen its column.
-			fmt.Fprintf(tw, "%s\t\tinvalid key, ignored: want %s<service>/<method>\n", truncateMsg(strings.TrimPrefix(p.Key, prefix), 80), prefix)
+			fmt.Fprintf(tw, "%s\t\tinvalid key, ignored: want %s<service>/<method>\n", safetext.Line(strings.TrimPrefix(p.Key, prefix), 80), prefix)
 			continue
 		}
 		s, err := fault.ParseSpec(p.Value)
 		if err != nil {
 			msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-			fmt.Fprintf(tw, "%s\t%s\tinvalid, ignored: %s\n", svc, method, truncateMsg(msg, 200))
+			fmt.Fprintf(tw, "%s\t%s\tinvalid, ignored: %s\n", svc, method, safetext.Line(msg, 200))
 			continue
 		}
 		rate, code, lat, latRate := "-", "-", "-", "-"

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -218,7 +217,7 @@ func TestFaultStory(t *testing.T) {
 	// The service side, as the kit wires it.
 	reg := prometheus.NewRegistry()
 	logger, _ := logtest.NewNullLogger()
-	w, err := fault.New(fault.DefaultConfig(), consul.HTTPAddr, "user", fault.WithRegisterer(reg), fault.WithLogger(logrus.NewEntry(logger)))
+	w, err := fault.New(fault.DefaultConfig(), consul.HTTPAddr, "user", fault.WithRegisterer(reg), fault.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/internal/baseurl"
 	"github.com/golden-stack/golden/observability/config"
 )
 
@@ -58,7 +59,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings. Messages never contain the password or token.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := config.ParseBaseURL(c.URL)
+	_, err := baseurl.Parse(c.URL)
 	v.Check(err == nil, "graylog-url", "%v", err)
 
 	hasPassword := c.Password != "" || c.PasswordFile != ""

@@ -23,10 +23,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/internal/baseurl"
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 const (
@@ -117,12 +116,6 @@ func WithToken(token string) Option {
 	}
 }
 
-// WithHTTPClient sends requests through hc instead of a plain
-// &http.Client{}. Its Timeout, if any, applies on top of WithTimeout.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) { c.hc = hc }
-}
-
 // WithTimeout bounds each request, from sending it to reading the whole
 // answer (default DefaultTimeout).
 func WithTimeout(d time.Duration) Option {
@@ -140,7 +133,7 @@ func WithPollInterval(first, max time.Duration) Option {
 // proxy. The URL must not carry credentials: pass them as options so they
 // stay out of messages.
 func New(baseURL string, opts ...Option) (*Client, error) {
-	u, err := config.ParseBaseURL(baseURL)
+	u, err := baseurl.Parse(baseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +145,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		pollMax:   10 * time.Second,
 	}
 	for _, o := range opts {
-		o(c)
+		if o != nil {
+			o(c)
+		}
 	}
 	if c.timeout <= 0 {
 		return nil, fmt.Errorf("graylog: timeout must be greater than 0, got %s", c.timeout)
@@ -271,14 +266,14 @@ func apiMessage(raw []byte) string {
 	}
 	if json.Unmarshal(raw, &e) == nil {
 		if e.Message != "" {
-			return SafeText(e.Message, 1000)
+			return safetext.Line(e.Message, 1000)
 		}
 		if len(e.Errors) > 0 {
 			var parts []string
 			for field, msgs := range e.Errors {
 				parts = append(parts, field+": "+strings.Join(msgs, ", "))
 			}
-			return SafeText(strings.Join(parts, "; "), 1000)
+			return safetext.Line(strings.Join(parts, "; "), 1000)
 		}
 	}
 	if s := snippet(raw); s != "" {
@@ -289,24 +284,9 @@ func apiMessage(raw []byte) string {
 
 // snippet returns the start of an unexpected body, fit for one error line.
 func snippet(raw []byte) string {
-	s := SafeText(string(raw), snippetLen)
+	s := safetext.Line(string(raw), snippetLen)
 	if s == "" {
 		return "(empty body)"
-	}
-	return s
-}
-
-// SafeText collapses whitespace and drops control characters, cutting the
-// result to at most n bytes: text a remote server answered (a body could
-// carry terminal escapes) is safe to print or log after it.
-func SafeText(s string, n int) string {
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
-	if len(s) > n {
-		cut := n
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
 	}
 	return s
 }

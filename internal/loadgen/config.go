@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/internal/baseurl"
 	"github.com/golden-stack/golden/observability/config"
 )
 
@@ -86,7 +87,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := config.ParseBaseURL(c.Target)
+	_, err := baseurl.Parse(c.Target)
 	v.Check(err == nil, "target", "%v", err)
 	v.Check(c.Rate > 0 && c.Rate <= maxRate, "rate", "must be greater than 0 and at most %g, got %g", float64(maxRate), c.Rate)
 	v.Check(c.Duration >= 0, "duration", "must not be negative, got %s", c.Duration)

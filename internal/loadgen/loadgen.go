@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golden-stack/golden/internal/baseurl"
 	"github.com/golden-stack/golden/observability/config"
 )
 
@@ -60,17 +61,6 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // Option configures New.
 type Option func(*Generator)
 
-// WithHTTPClient sets the client requests are sent with. The default is a
-// client of its own that keeps up to --concurrency connections open and
-// does not follow redirects. A nil c keeps the default.
-func WithHTTPClient(c *http.Client) Option {
-	return func(g *Generator) {
-		if c != nil {
-			g.client = c
-		}
-	}
-}
-
 // WithClock sets the clock the schedule follows; the default is the real
 // one. A nil c keeps the default.
 func WithClock(c Clock) Option {
@@ -84,13 +74,22 @@ func WithClock(c Clock) Option {
 // WithProgress writes a progress line to w every Config.ReportInterval.
 // Without it, or with a nil w, no progress is written.
 func WithProgress(w io.Writer) Option {
-	return func(g *Generator) { g.progress = w }
+	return func(g *Generator) {
+		if w != nil {
+			g.progress = w
+		}
+	}
 }
 
 // WithObserver calls fn with the Result of every request, from the
-// goroutine that sent it: fn must be safe for concurrent use and quick.
+// goroutine that sent it: fn must be safe for concurrent use and quick. A
+// nil fn observes nothing.
 func WithObserver(fn func(Result)) Option {
-	return func(g *Generator) { g.observe = fn }
+	return func(g *Generator) {
+		if fn != nil {
+			g.observe = fn
+		}
+	}
 }
 
 // Generator sends load to a gateway. Create one with New; each call to Run
@@ -112,7 +111,7 @@ func New(cfg Config, opts ...Option) (*Generator, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	u, err := config.ParseBaseURL(cfg.Target)
+	u, err := baseurl.Parse(cfg.Target)
 	if err != nil {
 		return nil, err
 	}

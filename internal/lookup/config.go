@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/internal/baseurl"
 	"github.com/golden-stack/golden/internal/graylog"
 	"github.com/golden-stack/golden/observability/config"
 )
@@ -53,10 +54,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := config.ParseBaseURL(c.JaegerURL)
+	_, err := baseurl.Parse(c.JaegerURL)
 	v.Check(err == nil, "jaeger-url", "%v", err)
 	if c.JaegerUIURL != "" {
-		_, err := config.ParseBaseURL(c.JaegerUIURL)
+		_, err := baseurl.Parse(c.JaegerUIURL)
 		v.Check(err == nil, "jaeger-ui-url", "%v", err)
 	}
 	v.Positive("range", c.Range)
@@ -67,11 +68,7 @@ func (c *Config) Validate(v *config.Validator) {
 // NewFinder returns a Finder with these settings, reading logs through
 // logs. Call it after Validate.
 func (c *Config) NewFinder(logs *graylog.Client) (*Finder, error) {
-	opts := []JaegerOption{JaegerTimeout(c.Timeout)}
-	if c.JaegerUIURL != "" {
-		opts = append(opts, JaegerUI(c.JaegerUIURL))
-	}
-	j, err := NewJaeger(c.JaegerURL, opts...)
+	j, err := NewJaeger(c.JaegerURL, c.JaegerUIURL, c.Timeout)
 	if err != nil {
 		return nil, err
 	}

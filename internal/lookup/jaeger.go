@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golden-stack/golden/internal/graylog"
-	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/internal/baseurl"
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 // ErrTraceNotFound is returned by Jaeger.Trace when Jaeger does not have the
@@ -83,49 +83,22 @@ type Jaeger struct {
 	timeout time.Duration
 }
 
-// JaegerOption configures a Jaeger client.
-type JaegerOption func(*Jaeger) error
-
-// JaegerUI sets the web interface's base URL for trace links (default: the
-// query API's URL, which serves both in Jaeger v2).
-func JaegerUI(uiURL string) JaegerOption {
-	return func(j *Jaeger) error {
-		u, err := config.ParseBaseURL(uiURL)
-		if err != nil {
-			return fmt.Errorf("jaeger UI URL: %w", err)
-		}
-		j.ui = u
-		return nil
-	}
-}
-
-// JaegerTimeout bounds each request (default 15s).
-func JaegerTimeout(d time.Duration) JaegerOption {
-	return func(j *Jaeger) error {
-		if d <= 0 {
-			return fmt.Errorf("jaeger: timeout must be greater than 0, got %s", d)
-		}
-		j.timeout = d
-		return nil
-	}
-}
-
-// JaegerHTTPClient sends requests through hc instead of a plain &http.Client{}.
-func JaegerHTTPClient(hc *http.Client) JaegerOption {
-	return func(j *Jaeger) error { j.hc = hc; return nil }
-}
-
 // NewJaeger returns a client of the Jaeger query API at apiURL, for
-// example http://localhost:16686.
-func NewJaeger(apiURL string, opts ...JaegerOption) (*Jaeger, error) {
-	u, err := config.ParseBaseURL(apiURL) // the same rules: http(s), host, no credentials
+// example http://localhost:16686, linking traces to the web interface at
+// uiURL ("" = apiURL, which serves both in Jaeger v2); timeout bounds each
+// request.
+func NewJaeger(apiURL, uiURL string, timeout time.Duration) (*Jaeger, error) {
+	u, err := baseurl.Parse(apiURL) // the same rules: http(s), host, no credentials
 	if err != nil {
 		return nil, fmt.Errorf("jaeger URL: %w", err)
 	}
-	j := &Jaeger{base: u, ui: u, hc: &http.Client{}, timeout: 15 * time.Second}
-	for _, o := range opts {
-		if err := o(j); err != nil {
-			return nil, err
+	if timeout <= 0 {
+		return nil, fmt.Errorf("jaeger: timeout must be greater than 0, got %s", timeout)
+	}
+	j := &Jaeger{base: u, ui: u, hc: &http.Client{}, timeout: timeout}
+	if uiURL != "" {
+		if j.ui, err = baseurl.Parse(uiURL); err != nil {
+			return nil, fmt.Errorf("jaeger UI URL: %w", err)
 		}
 	}
 	return j, nil
@@ -252,9 +225,9 @@ func (j *Jaeger) get(ctx context.Context, path string, query url.Values, out any
 	case code < 200 || code > 299:
 		return fail("%s: %s", status, errorText(msgs, raw))
 	case jsonErr != nil:
-		return fail("%s but the answer is not JSON (Content-Type %s): %s", status, resp.Header.Get("Content-Type"), graylog.SafeText(string(raw), 200))
+		return fail("%s but the answer is not JSON (Content-Type %s): %s", status, resp.Header.Get("Content-Type"), safetext.Line(string(raw), 200))
 	case len(msgs) > 0 && (len(body.Data) == 0 || string(body.Data) == "null"):
-		return fail("%s", graylog.SafeText(strings.Join(msgs, "; "), 1000))
+		return fail("%s", safetext.Line(strings.Join(msgs, "; "), 1000))
 	}
 	if len(body.Data) == 0 || string(body.Data) == "null" {
 		return nil
@@ -270,9 +243,9 @@ func (j *Jaeger) get(ctx context.Context, path string, query url.Values, out any
 // errorText is Jaeger's error messages, or the start of the body.
 func errorText(msgs []string, raw []byte) string {
 	if len(msgs) > 0 {
-		return graylog.SafeText(strings.Join(msgs, "; "), 1000)
+		return safetext.Line(strings.Join(msgs, "; "), 1000)
 	}
-	if s := graylog.SafeText(string(raw), 200); s != "" {
+	if s := safetext.Line(string(raw), 200); s != "" {
 		return s
 	}
 	return "(empty body)"

@@ -200,13 +200,12 @@ func (r *Result) Err() error {
 
 // Finder looks requests up in Graylog and Jaeger.
 type Finder struct {
-	logs      *graylog.Client
-	traces    *Jaeger
-	rng       time.Duration
-	limit     int
-	tag       string
-	maxTraces int
-	now       func() time.Time
+	logs   *graylog.Client
+	traces *Jaeger
+	rng    time.Duration
+	limit  int
+	tag    string
+	now    func() time.Time
 }
 
 // Option configures a Finder.
@@ -223,15 +222,13 @@ func WithLimit(n int) Option { return func(f *Finder) { f.limit = n } }
 // search off).
 func WithTraceTag(key string) Option { return func(f *Finder) { f.tag = key } }
 
-// WithMaxTraces bounds how many traces are fetched (default 20): one
-// request is normally one trace, a few with client retries.
-func WithMaxTraces(n int) Option { return func(f *Finder) { f.maxTraces = n } }
-
 // NewFinder returns a Finder reading logs from Graylog and traces from Jaeger.
 func NewFinder(logs *graylog.Client, traces *Jaeger, opts ...Option) (*Finder, error) {
-	f := &Finder{logs: logs, traces: traces, rng: 24 * time.Hour, limit: 500, tag: "request_id", maxTraces: 20, now: time.Now}
+	f := &Finder{logs: logs, traces: traces, rng: 24 * time.Hour, limit: 500, tag: "request_id", now: time.Now}
 	for _, o := range opts {
-		o(f)
+		if o != nil {
+			o(f)
+		}
 	}
 	switch {
 	case logs == nil || traces == nil:
@@ -240,11 +237,13 @@ func NewFinder(logs *graylog.Client, traces *Jaeger, opts ...Option) (*Finder, e
 		return nil, fmt.Errorf("lookup: range must be greater than 0, got %s", f.rng)
 	case f.limit <= 0:
 		return nil, fmt.Errorf("lookup: limit must be greater than 0, got %d", f.limit)
-	case f.maxTraces <= 0:
-		return nil, fmt.Errorf("lookup: max traces must be greater than 0, got %d", f.maxTraces)
 	}
 	return f, nil
 }
+
+// maxTraces bounds how many traces are fetched: one request is normally
+// one trace, a few with client retries.
+const maxTraces = 20
 
 // maxServices bounds the per-service span search.
 const maxServices = 50
@@ -310,7 +309,7 @@ func (f *Finder) Find(ctx context.Context, requestID string) (*Result, error) {
 		tr := fetched[id]
 		switch {
 		case tr != nil:
-		case i >= f.maxTraces || jaegerFailed:
+		case i >= maxTraces || jaegerFailed:
 			// Linked but not fetched: past the bound, or Jaeger is failing
 			// and every further call would only wait for its timeout.
 			link.Skipped = true
@@ -357,7 +356,7 @@ func (f *Finder) searchSpans(ctx context.Context, requestID string) ([]JaegerTra
 	start := end.Add(-f.rng)
 	var all []JaegerTrace
 	for _, svc := range services {
-		found, err := f.traces.FindTraces(ctx, svc, map[string]string{f.tag: requestID}, start, end, f.maxTraces)
+		found, err := f.traces.FindTraces(ctx, svc, map[string]string{f.tag: requestID}, start, end, maxTraces)
 		if err != nil {
 			return all, err
 		}

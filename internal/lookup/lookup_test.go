@@ -38,7 +38,7 @@ func newStack(t *testing.T, opts ...lookup.Option) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := lookup.NewJaeger(s.jaeger.URL, lookup.JaegerTimeout(2*time.Second), lookup.JaegerUI("http://jaeger.example:16686"))
+	j, err := lookup.NewJaeger(s.jaeger.URL, "http://jaeger.example:16686", 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestFindBackendErrors(t *testing.T) {
 		s.addLogs()
 		s.jaeger.SetDelay(10 * time.Second)
 		gl, _ := graylog.New(s.graylog.URL, graylog.WithBasicAuth(user, password))
-		j, _ := lookup.NewJaeger(s.jaeger.URL, lookup.JaegerTimeout(50*time.Millisecond))
+		j, _ := lookup.NewJaeger(s.jaeger.URL, "", 50*time.Millisecond)
 		f, _ := lookup.NewFinder(gl, j)
 		res, _ := f.Find(context.Background(), requestID)
 		if len(res.Errors) != 1 || !errors.Is(res.Errors[0], context.DeadlineExceeded) || !strings.Contains(res.Errors[0].Error(), "no answer within 50ms (timeout)") {
@@ -362,7 +362,7 @@ func TestFindBackendErrors(t *testing.T) {
 	t.Run("graylog 401", func(t *testing.T) {
 		s := newStack(t)
 		gl, _ := graylog.New(s.graylog.URL, graylog.WithBasicAuth(user, "wrong-password"))
-		j, _ := lookup.NewJaeger(s.jaeger.URL)
+		j, _ := lookup.NewJaeger(s.jaeger.URL, "", 15*time.Second)
 		f, _ := lookup.NewFinder(gl, j)
 		res, _ := f.Find(context.Background(), requestID)
 		if len(res.Errors) != 1 || !errors.Is(res.Errors[0], graylog.ErrAuthentication) {

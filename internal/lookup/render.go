@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/golden-stack/golden/internal/graylog"
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 // timeLayout shows spans' microseconds; Graylog's log times have milliseconds.
@@ -28,7 +28,7 @@ func WriteText(w io.Writer, r *Result) error {
 		fmt.Fprintln(tw, "TIME (UTC)\tSERVICE\tKIND\tLEVEL/STATUS\tDURATION\tMESSAGE")
 		for _, e := range r.Timeline {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-				timeText(e.Time), orDash(graylog.SafeText(e.Service, 40)), e.Kind, orDash(graylog.SafeText(statusText(e), 40)),
+				timeText(e.Time), orDash(safetext.Line(e.Service, 40)), e.Kind, orDash(safetext.Line(statusText(e), 40)),
 				durationText(e.Duration), messageText(e))
 		}
 		tw.Flush()
@@ -80,16 +80,16 @@ func messageText(e Entry) string {
 	if e.Kind == KindSpan {
 		b.WriteString(strings.Repeat("  ", min(e.Depth, 20)))
 	}
-	b.WriteString(graylog.SafeText(e.Message, 500))
+	b.WriteString(safetext.Line(e.Message, 500))
 	if e.Kind == KindSpan && e.SpanKind != "" {
-		b.WriteString(" [" + graylog.SafeText(e.SpanKind, 20) + "]")
+		b.WriteString(" [" + safetext.Line(e.SpanKind, 20) + "]")
 	}
 	if e.Kind == KindLog {
 		if e.Method != "" {
-			b.WriteString("  method=" + graylog.SafeText(e.Method, 200))
+			b.WriteString("  method=" + safetext.Line(e.Method, 200))
 		}
 		if e.GRPCCode != "" {
-			b.WriteString(" code=" + graylog.SafeText(e.GRPCCode, 40))
+			b.WriteString(" code=" + safetext.Line(e.GRPCCode, 40))
 		}
 		if e.HTTPStatus != 0 {
 			fmt.Fprintf(&b, " status=%d", e.HTTPStatus)

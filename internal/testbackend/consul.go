@@ -82,9 +82,6 @@ func (c *Consul) Restart(t testing.TB) {
 	c.Start(t)
 }
 
-// Process returns the running agent's process, nil before Start.
-func (c *Consul) Process() *Process { return c.proc }
-
 // consulLeader returns nil once the agent at addr reports a leader.
 func consulLeader(client *http.Client, addr string) error {
 	resp, err := client.Get("http://" + addr + "/v1/status/leader")

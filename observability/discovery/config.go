@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -64,12 +63,8 @@ type Config struct {
 // DefaultConfig returns the defaults: discovery off, advertising the host
 // name.
 func DefaultConfig() Config {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "127.0.0.1"
-	}
 	return Config{
-		AdvertiseAddr:      host,
+		AdvertiseAddr:      config.Hostname(),
 		CheckInterval:      10 * time.Second,
 		CheckTimeout:       5 * time.Second,
 		DeregisterAfter:    time.Minute,

@@ -375,7 +375,7 @@ func TestRoundRobinAndDrain(t *testing.T) {
 	startRegistrar(t, rB)
 	waitPassing(t, consul, "user", rA.ID(), rB.ID())
 
-	target, opts := cfg.Target("user", "unused:1", WithResolverLogger(log))
+	target, opts := cfg.Target("user", "unused:1", WithLogger(log))
 	conn, err := grpcclient.New(target, "user", clientFiles, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -503,7 +503,7 @@ func TestResolverFollowsConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := &fakeConn{states: make(chan []string, 100), errs: make(chan error, 1)}
-	r, err := ResolverBuilder(WithResolverLogger(log)).Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
+	r, err := ResolverBuilder(WithLogger(log)).Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

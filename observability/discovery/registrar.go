@@ -112,36 +112,68 @@ type Registrar struct {
 	shutErr  error
 }
 
-type regOptions struct {
+type options struct {
 	log              logrus.FieldLogger
 	beforeDeregister func()
 	id               string
 }
 
-// Option configures a Registrar.
-type Option func(*regOptions)
+// newOptions returns the defaults with opts applied; nil options are
+// skipped.
+func newOptions(opts []Option) options {
+	o := options{log: logrus.StandardLogger()}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
 
-// WithLogger sets the logger for registration state changes.
-func WithLogger(l logrus.FieldLogger) Option { return func(o *regOptions) { o.log = l } }
+// Option configures a Registrar (NewRegistrar) or the resolvers of
+// ResolverBuilder and Config.Target. Each option says which of them read
+// it; the others ignore it.
+type Option func(*options)
 
-// WithBeforeDeregister sets a hook that Shutdown runs before deregistering,
-// e.g. to report NOT_SERVING so that health checks agree with the
-// deregistration.
-func WithBeforeDeregister(f func()) Option { return func(o *regOptions) { o.beforeDeregister = f } }
+// WithLogger sets the logger for state changes: registration for a
+// Registrar, Consul unreachable or back and no passing instances for a
+// resolver. A nil l keeps logrus's standard logger.
+func WithLogger(l logrus.FieldLogger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
 
-// WithInstanceID overrides the instance ID, by default
-// "<name>-<advertise-addr>-<port>". Keeping it stable across restarts lets a
-// restarted instance replace its own stale registration.
-func WithInstanceID(id string) Option { return func(o *regOptions) { o.id = id } }
+// WithBeforeDeregister sets a hook that a Registrar's Shutdown runs before
+// deregistering, e.g. to report NOT_SERVING so that health checks agree
+// with the deregistration. A nil f sets no hook. Resolvers ignore it.
+func WithBeforeDeregister(f func()) Option {
+	return func(o *options) {
+		if f != nil {
+			o.beforeDeregister = f
+		}
+	}
+}
+
+// WithInstanceID overrides a Registrar's instance ID, by default
+// "<name>-<advertise-addr>-<port>"; an empty id keeps the default. Keeping
+// it stable across restarts lets a restarted instance replace its own stale
+// registration. Resolvers ignore it.
+func WithInstanceID(id string) Option {
+	return func(o *options) {
+		if id != "" {
+			o.id = id
+		}
+	}
+}
 
 // NewRegistrar returns a Registrar of inst with cfg, which must be Enabled
 // and valid (it is validated again here). It does not contact Consul: that
 // happens in Serve.
 func NewRegistrar(cfg Config, inst Instance, opts ...Option) (*Registrar, error) {
-	o := regOptions{log: logrus.StandardLogger()}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newOptions(opts)
 	if !cfg.Enabled() {
 		return nil, fmt.Errorf("discovery: %s is empty, so there is no Consul to register in", config.Setting("consul-addr"))
 	}

@@ -35,26 +35,13 @@ const RefreshLatency = 100 * time.Millisecond
 // discovery on, a consul:// target resolved by ResolverBuilder to the
 // instances whose checks pass; otherwise staticAddr and no options. Pass
 // both to grpcclient.New, whose round_robin policy spreads calls over the
-// instances.
-func (c *Config) Target(service, staticAddr string, opts ...ResolverOption) (string, []grpc.DialOption) {
+// instances. opts go to ResolverBuilder.
+func (c *Config) Target(service, staticAddr string, opts ...Option) (string, []grpc.DialOption) {
 	if !c.Enabled() {
 		return staticAddr, nil
 	}
 	u := url.URL{Scheme: Scheme, Host: c.ConsulAddr, Path: "/" + service, RawQuery: "healthy=true"}
 	return u.String(), []grpc.DialOption{grpc.WithResolvers(ResolverBuilder(opts...))}
-}
-
-type resolverOptions struct {
-	log logrus.FieldLogger
-}
-
-// ResolverOption configures ResolverBuilder.
-type ResolverOption func(*resolverOptions)
-
-// WithResolverLogger sets the logger for the resolver's state changes
-// (Consul unreachable / back, no passing instances).
-func WithResolverLogger(l logrus.FieldLogger) ResolverOption {
-	return func(o *resolverOptions) { o.log = l }
 }
 
 // ResolverBuilder returns a gRPC resolver builder for consul:// targets,
@@ -63,13 +50,9 @@ func WithResolverLogger(l logrus.FieldLogger) ResolverOption {
 // hands gRPC the instances' address:port. While Consul is unreachable it
 // keeps the last instances it knew and retries with backoff; an empty
 // answer (no passing instance) is passed on, so that no call goes to an
-// instance that left.
-func ResolverBuilder(opts ...ResolverOption) resolver.Builder {
-	o := resolverOptions{log: logrus.StandardLogger()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return &builder{log: o.log}
+// instance that left. Of the options, it reads WithLogger.
+func ResolverBuilder(opts ...Option) resolver.Builder {
+	return &builder{log: newOptions(opts).log}
 }
 
 type builder struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 // DefaultPrefix is the Consul KV prefix faults live under.
@@ -60,7 +61,7 @@ func NormalizePrefix(prefix string) (string, error) {
 	}
 	for seg := range strings.SplitSeq(p, "/") {
 		if seg == "" || seg == "." || seg == ".." || !validName(seg) {
-			return "", fmt.Errorf("%q must be segments of letters, digits, '.', '_' and '-' separated by '/'", truncate(prefix, 64))
+			return "", fmt.Errorf("%q must be segments of letters, digits, '.', '_' and '-' separated by '/'", safetext.Line(prefix, 64))
 		}
 	}
 	return p + "/", nil
@@ -70,7 +71,7 @@ func NormalizePrefix(prefix string) (string, error) {
 // letters, digits, '.', '_' and '-', not "." or "..".
 func CheckService(name string) error {
 	if name == "" || len(name) > 64 || name == "." || name == ".." || !validName(name) {
-		return fmt.Errorf("%q is not a service name (1 to 64 letters, digits, '.', '_' or '-')", truncate(name, 64))
+		return fmt.Errorf("%q is not a service name (1 to 64 letters, digits, '.', '_' or '-')", safetext.Line(name, 64))
 	}
 	return nil
 }
@@ -87,7 +88,7 @@ func CheckMethod(name string) error {
 		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9')
 	}
 	if !ok {
-		return fmt.Errorf("%q is not a method: give the short RPC name, such as GetUser, or %q for every method", truncate(name, 64), AllMethods)
+		return fmt.Errorf("%q is not a method: give the short RPC name, such as GetUser, or %q for every method", safetext.Line(name, 64), AllMethods)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func TestWatcherFollowsConsul(t *testing.T) {
 
 	logger, hook := logtest.NewNullLogger()
 	w, err := New(DefaultConfig(), consul.HTTPAddr, "user",
-		WithLogger(logrus.NewEntry(logger)), WithRegisterer(prometheus.NewRegistry()), WithStaleAfter(time.Second))
+		WithLogger(logger), WithRegisterer(prometheus.NewRegistry()), WithStaleAfter(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

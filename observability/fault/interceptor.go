@@ -120,9 +120,9 @@ func (w *Watcher) inject(ctx context.Context, fullMethod string) error {
 		}
 		w.count(ctx, method, KindLatency, code)
 		mark(span, KindLatency, code, AttrDelayMS.Float64(ms(d)))
-		e := w.log.WithContext(ctx).WithFields(logrus.Fields{
+		e := w.log.WithFields(logrus.Fields{
 			"fault.injected": true, "fault.kind": KindLatency, "fault.latency_ms": ms(d), "fault.method": r.method,
-		})
+		}).WithContext(ctx)
 		if code != codes.OK {
 			e.WithField("fault.code", code.String()).Warn("injected latency outlasted the call")
 			return status.Errorf(code, MessagePrefix+"the call ended during %s of injected latency: %v", d, ctx.Err())
@@ -132,9 +132,9 @@ func (w *Watcher) inject(ctx context.Context, fullMethod string) error {
 	if r.errorRate > 0 && w.rand() < r.errorRate {
 		w.count(ctx, method, KindError, r.code)
 		mark(span, KindError, r.code)
-		w.log.WithContext(ctx).WithFields(logrus.Fields{
+		w.log.WithFields(logrus.Fields{
 			"fault.injected": true, "fault.kind": KindError, "fault.code": r.code.String(), "fault.method": r.method,
-		}).Warn("injected an error")
+		}).WithContext(ctx).Warn("injected an error")
 		return status.Errorf(r.code, MessagePrefix+"%s on %s/%s (error rate %v)", r.code, w.service, r.method, r.errorRate)
 	}
 	return nil

@@ -80,7 +80,7 @@ func newTestWatcher(t *testing.T, opts ...Option) *testWatcher {
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
 	tw := &testWatcher{reg: prometheus.NewRegistry(), hook: hook, clock: &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	base := []Option{WithLogger(logrus.NewEntry(logger)), WithRegisterer(tw.reg), WithClock(tw.clock.Now), WithRand(seededRand(1))}
+	base := []Option{WithLogger(logger), WithRegisterer(tw.reg), WithClock(tw.clock.Now), WithRand(seededRand(1))}
 	w, err := New(DefaultConfig(), "127.0.0.1:1", "user", append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)

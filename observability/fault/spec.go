@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 // Limits on a fault.
@@ -78,11 +80,11 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"200ms\", got %s", truncate(string(b), 40))
+		return fmt.Errorf("want a duration string such as \"200ms\", got %s", safetext.Line(string(b), 40))
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("want a duration such as \"200ms\", got %q", truncate(s, 40))
+		return fmt.Errorf("want a duration such as \"200ms\", got %q", safetext.Line(s, 40))
 	}
 	*d = Duration(v)
 	return nil
@@ -245,19 +247,7 @@ func ParseCode(name string) (codes.Code, error) {
 	for c := codes.Canceled; c <= codes.Unauthenticated; c++ {
 		names = append(names, c.String())
 	}
-	return codes.Unknown, fmt.Errorf("%q is not a gRPC error code (one of %s)", truncate(name, 40), strings.Join(names, ", "))
-}
-
-// truncate cuts s to at most n bytes of valid UTF-8 for messages.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "..."
+	return codes.Unknown, fmt.Errorf("%q is not a gRPC error code (one of %s)", safetext.Line(name, 40), strings.Join(names, ", "))
 }
 
 // rule is a validated Spec ready for the interceptors.

@@ -32,7 +32,7 @@ type Watcher struct {
 	service    string
 	keyPrefix  string  // <prefix><service>/
 	kv         *api.KV // nil when off
-	log        *logrus.Entry
+	log        logrus.FieldLogger
 	now        func() time.Time
 	rand       func() float64
 	staleAfter time.Duration
@@ -51,7 +51,7 @@ type Watcher struct {
 }
 
 type options struct {
-	log        *logrus.Entry
+	log        logrus.FieldLogger
 	reg        prometheus.Registerer
 	now        func() time.Time
 	rand       func() float64
@@ -61,10 +61,10 @@ type options struct {
 // Option configures a Watcher.
 type Option func(*options)
 
-// WithLogger sets the entry that the watcher's state changes and each
+// WithLogger sets the logger that the watcher's state changes and each
 // injected failure are logged on; request fields come from the call's
-// context (see package logging).
-func WithLogger(l *logrus.Entry) Option {
+// context (see package logging). A nil l keeps logrus's standard logger.
+func WithLogger(l logrus.FieldLogger) Option {
 	return func(o *options) {
 		if l != nil {
 			o.log = l
@@ -73,10 +73,18 @@ func WithLogger(l *logrus.Entry) Option {
 }
 
 // WithRegisterer registers golden_fault_active and
-// golden_faults_injected_total on reg.
-func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+// golden_faults_injected_total on reg, so they show on the service's
+// /metrics. A nil reg, like the default, registers nothing.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(o *options) {
+		if reg != nil {
+			o.reg = reg
+		}
+	}
+}
 
-// WithClock sets the clock that expires_at is compared with, for tests.
+// WithClock sets the clock that expires_at is compared with, for tests. A
+// nil now keeps time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) {
 		if now != nil {
@@ -87,7 +95,8 @@ func WithClock(now func() time.Time) Option {
 
 // WithRand sets the source of the draws that decide which calls get a
 // fault and how long a uniform delay is; it must return values in [0, 1)
-// and be safe for concurrent use. The default is math/rand/v2's Float64.
+// and be safe for concurrent use. The default is math/rand/v2's Float64;
+// a nil f keeps it.
 func WithRand(f func() float64) Option {
 	return func(o *options) {
 		if f != nil {
@@ -98,7 +107,7 @@ func WithRand(f func() float64) Option {
 
 // WithStaleAfter sets how long the faults last read from Consul stay in
 // force while Consul cannot be reached (DefaultStaleAfter); then they are
-// all dropped.
+// all dropped. A non-positive d keeps the default.
 func WithStaleAfter(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -115,7 +124,7 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 	if err := CheckService(service); err != nil {
 		return nil, fmt.Errorf("fault: %w", err)
 	}
-	o := options{log: logrus.NewEntry(logrus.StandardLogger()), now: time.Now, rand: rand.Float64, staleAfter: DefaultStaleAfter}
+	o := options{log: logrus.StandardLogger(), now: time.Now, rand: rand.Float64, staleAfter: DefaultStaleAfter}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)

@@ -54,8 +54,15 @@ type Option func(*options)
 
 // WithServerOptions adds grpc.ServerOptions: the stats handler and the
 // interceptor chain (grpc.ChainUnaryInterceptor, grpc.ChainStreamInterceptor).
+// Nil ones are skipped.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
-	return func(o *options) { o.extra = append(o.extra, opts...) }
+	return func(o *options) {
+		for _, so := range opts {
+			if so != nil {
+				o.extra = append(o.extra, so)
+			}
+		}
+	}
 }
 
 // WithDebugPages turns on grpc-go's request tracing, shown on the admin
@@ -121,7 +128,9 @@ func RecoveryHandler(log logrus.FieldLogger) recovery.Option {
 func Listen(addr string, tlsConf *tls.Config, opts ...Option) (*Server, error) {
 	o := options{log: logrus.StandardLogger()}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {

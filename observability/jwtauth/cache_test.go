@@ -10,8 +10,8 @@ import (
 func TestVerifiedTokensExpireFromTheCache(t *testing.T) {
 	pub, priv := newKey(t)
 	now := testNow
-	signer := NewSigner(priv, "iss", "aud", 15*time.Minute, WithSignerClock(func() time.Time { return testNow }))
-	v := NewVerifier(pub, "iss", "aud", WithVerifierClock(func() time.Time { return now }))
+	signer := NewSigner(priv, "iss", "aud", 15*time.Minute, WithClock(func() time.Time { return testNow }))
+	v := NewVerifier(pub, "iss", "aud", WithClock(func() time.Time { return now }))
 	tok, _, err := signer.Sign("user-1", "alice")
 	if err != nil {
 		t.Fatal(err)

@@ -44,8 +44,8 @@ func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 func newPair(t *testing.T) (*Signer, *Verifier, ed25519.PublicKey, ed25519.PrivateKey) {
 	t.Helper()
 	pub, priv := newKey(t)
-	s := NewSigner(priv, testIssuer, testAudience, 10*time.Minute, WithSignerClock(fixedClock(testNow)))
-	v := NewVerifier(pub, testIssuer, testAudience, WithVerifierClock(fixedClock(testNow.Add(time.Minute))))
+	s := NewSigner(priv, testIssuer, testAudience, 10*time.Minute, WithClock(fixedClock(testNow)))
+	v := NewVerifier(pub, testIssuer, testAudience, WithClock(fixedClock(testNow.Add(time.Minute))))
 	return s, v, pub, priv
 }
 
@@ -107,7 +107,7 @@ func TestSignErrors(t *testing.T) {
 	}
 	// A non-positive TTL falls back to the default instead of minting
 	// already-expired tokens.
-	s := NewSigner(priv, testIssuer, testAudience, 0, WithSignerClock(fixedClock(testNow)))
+	s := NewSigner(priv, testIssuer, testAudience, 0, WithClock(fixedClock(testNow)))
 	_, exp, err := s.Sign("u", "alice")
 	if err != nil || !exp.Equal(testNow.Add(DefaultAccessTokenTTL)) {
 		t.Errorf("exp = %v, err = %v", exp, err)
@@ -222,22 +222,22 @@ func TestVerifyRejects(t *testing.T) {
 
 func TestVerifyLeeway(t *testing.T) {
 	pub, priv := newKey(t)
-	s := NewSigner(priv, testIssuer, testAudience, time.Minute, WithSignerClock(fixedClock(testNow)))
+	s := NewSigner(priv, testIssuer, testAudience, time.Minute, WithClock(fixedClock(testNow)))
 	tok, exp, err := s.Sign("u", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	justAfter := NewVerifier(pub, testIssuer, testAudience, WithVerifierClock(fixedClock(exp.Add(2*time.Second))))
+	justAfter := NewVerifier(pub, testIssuer, testAudience, WithClock(fixedClock(exp.Add(2*time.Second))))
 	if _, err := justAfter.Verify(tok); err != nil {
 		t.Errorf("token 2s past exp rejected despite default leeway: %v", err)
 	}
-	strict := NewVerifier(pub, testIssuer, testAudience, WithLeeway(0), WithVerifierClock(fixedClock(exp.Add(2*time.Second))))
+	strict := NewVerifier(pub, testIssuer, testAudience, WithLeeway(0), WithClock(fixedClock(exp.Add(2*time.Second))))
 	if _, err := strict.Verify(tok); !errors.Is(err, ErrExpired) {
 		t.Errorf("err = %v, want ErrExpired", err)
 	}
 	// A verifier clock a little behind the signer's must still accept the
 	// fresh token's nbf and iat.
-	behind := NewVerifier(pub, testIssuer, testAudience, WithVerifierClock(fixedClock(testNow.Add(-2*time.Second))))
+	behind := NewVerifier(pub, testIssuer, testAudience, WithClock(fixedClock(testNow.Add(-2*time.Second))))
 	if _, err := behind.Verify(tok); err != nil {
 		t.Errorf("token rejected by slightly slow clock: %v", err)
 	}
@@ -375,7 +375,7 @@ func TestUnaryServerInterceptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired, _, err := NewSigner(s.key, testIssuer, testAudience, time.Second,
-		WithSignerClock(fixedClock(testNow.Add(-time.Hour)))).Sign("user-1", "alice")
+		WithClock(fixedClock(testNow.Add(-time.Hour)))).Sign("user-1", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}

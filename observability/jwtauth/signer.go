@@ -38,33 +38,17 @@ type Signer struct {
 	now      func() time.Time
 }
 
-// SignerOption configures a Signer.
-type SignerOption func(*Signer)
-
-// WithSignerClock makes the Signer read the current time from now instead of
-// time.Now; tests use it to issue tokens at a fixed time.
-func WithSignerClock(now func() time.Time) SignerOption {
-	return func(s *Signer) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // NewSigner returns a Signer that signs with key and stamps every token with
 // issuer (iss), audience (aud) and a lifetime of ttl, or
 // DefaultAccessTokenTTL if ttl is not positive. An invalid key is not
 // reported here but by every call to Sign, so wiring code stays simple and
-// still cannot issue tokens by mistake.
-func NewSigner(key ed25519.PrivateKey, issuer, audience string, ttl time.Duration, opts ...SignerOption) *Signer {
+// still cannot issue tokens by mistake. Of the options, it reads WithClock.
+func NewSigner(key ed25519.PrivateKey, issuer, audience string, ttl time.Duration, opts ...Option) *Signer {
 	if ttl <= 0 {
 		ttl = DefaultAccessTokenTTL
 	}
-	s := &Signer{key: key, issuer: issuer, audience: audience, ttl: ttl, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	o := newOptions(opts)
+	return &Signer{key: key, issuer: issuer, audience: audience, ttl: ttl, now: o.now}
 }
 
 // Sign returns a new access token for the user with ID subject and the given

@@ -66,36 +66,14 @@ type Verifier struct {
 	cache    verifiedCache
 }
 
-// VerifierOption configures a Verifier.
-type VerifierOption func(*Verifier)
-
-// WithLeeway sets the clock skew tolerated on exp, nbf and iat; negative
-// values count as zero. The default is DefaultLeeway.
-func WithLeeway(d time.Duration) VerifierOption {
-	return func(v *Verifier) {
-		v.leeway = max(d, 0)
-	}
-}
-
-// WithVerifierClock makes the Verifier read the current time from now
-// instead of time.Now; tests use it to check expiry.
-func WithVerifierClock(now func() time.Time) VerifierOption {
-	return func(v *Verifier) {
-		if now != nil {
-			v.now = now
-		}
-	}
-}
-
 // NewVerifier returns a Verifier that accepts only EdDSA tokens signed by
 // key, issued by issuer and meant for audience. Issuer and audience must not
 // be empty: a Verifier without them, or without a valid key, rejects every
-// token with a configuration error rather than skip the check.
-func NewVerifier(key ed25519.PublicKey, issuer, audience string, opts ...VerifierOption) *Verifier {
-	v := &Verifier{key: key, issuer: issuer, audience: audience, leeway: DefaultLeeway, now: time.Now}
-	for _, o := range opts {
-		o(v)
-	}
+// token with a configuration error rather than skip the check. Of the
+// options, it reads WithClock and WithLeeway.
+func NewVerifier(key ed25519.PublicKey, issuer, audience string, opts ...Option) *Verifier {
+	o := newOptions(opts)
+	v := &Verifier{key: key, issuer: issuer, audience: audience, leeway: o.leeway, now: o.now}
 	v.parser = jwt.NewParser(
 		// The allow list is what defeats "alg: none" and the HS256 trick
 		// of using the public key as an HMAC secret.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/golden-stack/golden/observability/safetext"
 	"github.com/golden-stack/golden/observability/security"
 )
 
@@ -195,7 +196,7 @@ func accessHTTP(log *logrus.Entry, r *http.Request, code int, start time.Time, b
 		in = body.n
 	}
 	f := logrus.Fields{
-		"http.method":    truncateUTF8(r.Method, 32),
+		"http.method":    safetext.Truncate(r.Method, 32),
 		"http.status":    code,
 		"duration_ms":    durationMS(time.Since(start)),
 		"http.bytes_in":  in,
@@ -205,7 +206,7 @@ func accessHTTP(log *logrus.Entry, r *http.Request, code int, start time.Time, b
 		f["http.route"] = r.Pattern
 	}
 	if ua := r.UserAgent(); ua != "" {
-		f["http.user_agent"] = truncateUTF8(ua, maxUserAgent)
+		f["http.user_agent"] = safetext.Truncate(ua, maxUserAgent)
 	}
 	return log.WithContext(r.Context()).WithFields(f)
 }

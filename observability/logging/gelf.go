@@ -6,10 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/Graylog2/go-gelf/gelf"
 	"github.com/sirupsen/logrus"
+
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 // shortMax is the longest short_message; a longer or multi-line message is
@@ -95,7 +96,7 @@ func splitMessage(msg string) (short, full string) {
 		short = short[:i]
 	}
 	short = strings.TrimSpace(short)
-	short = truncateUTF8(short, shortMax)
+	short = safetext.Truncate(short, shortMax)
 	if short == "" {
 		short = "(no message)"
 	}
@@ -103,17 +104,6 @@ func splitMessage(msg string) (short, full string) {
 		full = msg
 	}
 	return short, full
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // reservedKeys are additional field names Graylog refuses or that would

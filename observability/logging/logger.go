@@ -34,13 +34,19 @@ type options struct {
 // Option configures a Logger.
 type Option func(*options)
 
-// WithOutput replaces stdout, for tests.
-func WithOutput(w io.Writer) Option { return func(o *options) { o.out = w } }
+// WithOutput replaces stdout, for tests. A nil w keeps stdout.
+func WithOutput(w io.Writer) Option {
+	return func(o *options) {
+		if w != nil {
+			o.out = w
+		}
+	}
+}
 
 // WithWriteTimeout sets how long the GELF sink waits for one TCP write, DNS
 // lookup or dial before it drops the message and reconnects (default 5s).
 // It bounds how long a stalled Graylog holds the sink's goroutine, never a
-// log call.
+// log call. A non-positive d keeps the default.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -50,12 +56,26 @@ func WithWriteTimeout(d time.Duration) Option {
 }
 
 // WithExitFunc replaces os.Exit as what Fatal calls after flushing the GELF
-// sink, for tests.
-func WithExitFunc(exit func(int)) Option { return func(o *options) { o.exit = exit } }
+// sink, for tests. A nil exit keeps os.Exit.
+func WithExitFunc(exit func(int)) Option {
+	return func(o *options) {
+		if exit != nil {
+			o.exit = exit
+		}
+	}
+}
 
-// withBackoff shortens the reconnect backoff, for tests.
+// withBackoff shortens the reconnect backoff, for tests. A non-positive
+// bound keeps its default.
 func withBackoff(lo, hi time.Duration) Option {
-	return func(o *options) { o.sink.backoffMin, o.sink.backoffMax = lo, hi }
+	return func(o *options) {
+		if lo > 0 {
+			o.sink.backoffMin = lo
+		}
+		if hi > 0 {
+			o.sink.backoffMax = hi
+		}
+	}
 }
 
 // New validates cfg and builds the logger of one service instance. Every
@@ -80,9 +100,11 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 		sink: sinkOptions{writeTimeout: defaultWriteTimeout, backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax},
 	}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
-	hostname := hostnameOr(service)
+	hostname := config.Hostname()
 	if instance == "" {
 		instance = hostname
 	}
@@ -129,14 +151,6 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 		exit(code)
 	}
 	return l, nil
-}
-
-// hostnameOr returns the machine's hostname, or fallback when it is unknown.
-func hostnameOr(fallback string) string {
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return fallback
 }
 
 // Entry returns the base entry, carrying service and instance. Log request

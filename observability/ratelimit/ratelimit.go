@@ -43,12 +43,24 @@ type bucket struct {
 // Option configures a PerKey.
 type Option func(*PerKey)
 
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(p *PerKey) { p.now = now } }
+// WithClock replaces time.Now, for tests. A nil now keeps time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(p *PerKey) {
+		if now != nil {
+			p.now = now
+		}
+	}
+}
 
 // WithRejectHook calls f with the key of every rejected request, for example
-// to count rejections in a metric.
-func WithRejectHook(f func(key string)) Option { return func(p *PerKey) { p.rejected = f } }
+// to count rejections in a metric. A nil f sets no hook.
+func WithRejectHook(f func(key string)) Option {
+	return func(p *PerKey) {
+		if f != nil {
+			p.rejected = f
+		}
+	}
+}
 
 // New returns buckets refilling at perSecond requests per second and holding
 // at most burst; key picks the bucket of a request's context.
@@ -61,7 +73,9 @@ func New(perSecond float64, burst int, key func(context.Context) string, opts ..
 		buckets: make(map[string]*bucket),
 	}
 	for _, o := range opts {
-		o(p)
+		if o != nil {
+			o(p)
+		}
 	}
 	return p
 }

@@ -57,7 +57,7 @@ type Kit struct {
 // Start builds the kit from validated settings: it binds the admin port,
 // then sets up logging, metrics and tracing. Close it if the service fails to
 // start after this; Run closes it otherwise.
-func Start(s Settings) (k *Kit, err error) {
+func Start(s Settings) (*Kit, error) {
 	lis, err := net.Listen("tcp", s.AdminAddr)
 	if err != nil {
 		return nil, config.SettingError("admin-addr", err)
@@ -69,42 +69,47 @@ func Start(s Settings) (k *Kit, err error) {
 	// One version everywhere: metrics, spans and the Consul registration.
 	build := metrics.BuildInfo{Service: s.Name, Version: s.Version}.Resolve()
 	s.Version = build.Version
-	k = &Kit{Settings: s}
+	k := &Kit{Settings: s}
 	k.admin = admin.New(lis, func() bool {
 		ready := k.ready.Load()
 		return ready != nil && (*ready)()
 	})
 	k.Instance = net.JoinHostPort(host, strconv.Itoa(k.AdminPort()))
-	defer func() {
-		if err != nil {
-			k.Close()
-		}
-	}()
+	if err := k.start(build); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
+}
 
+// start sets up what Start builds after the admin port.
+func (k *Kit) start(build metrics.BuildInfo) error {
+	s := k.Settings
+	var err error
 	k.Registry = metrics.NewRegistry(build)
 	k.admin.Handle("GET /metrics", metrics.Handler(k.Registry))
 	if s.DebugPages {
 		k.admin.EnableDebugPages()
 	}
 	if k.Logger, err = logging.New(s.Logging, s.Name, k.Instance, k.Registry); err != nil {
-		return nil, err
+		return err
 	}
 	k.Log = k.Logger.Entry()
 	if k.Tracing, err = tracing.New(s.Tracing, s.Name,
 		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithLogger(k.Log)); err != nil {
-		return nil, err
+		return err
 	}
 	if k.Metrics, err = metrics.NewServer(k.Registry); err != nil {
-		return nil, err
+		return err
 	}
 	if k.client, err = metrics.NewClient(k.Registry); err != nil {
-		return nil, err
+		return err
 	}
 	if k.Faults, err = fault.New(s.Faults, s.Discovery.ConsulAddr, s.Name,
 		fault.WithLogger(k.Log), fault.WithRegisterer(k.Registry)); err != nil {
-		return nil, err
+		return err
 	}
-	return k, nil
+	return nil
 }
 
 // SetReady makes the admin server's /readyz follow ready.
@@ -137,7 +142,7 @@ func (k *Kit) ListenGRPC(addr string, tlsConf *tls.Config, opts ...grpc.ServerOp
 // is on, at staticAddr otherwise; with client metrics, spans and the request
 // ID on every call.
 func (k *Kit) Dial(server, staticAddr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	target, dopts := k.Discovery.Target(server, staticAddr, discovery.WithResolverLogger(k.Log))
+	target, dopts := k.Discovery.Target(server, staticAddr, discovery.WithLogger(k.Log))
 	dopts = append(dopts,
 		k.Tracing.DialOption(),
 		grpc.WithChainUnaryInterceptor(k.client.UnaryClientInterceptor()),

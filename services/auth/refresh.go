@@ -88,30 +88,15 @@ type tokenFamily struct {
 	revoked  bool
 }
 
-// RefreshOption configures a RefreshStore.
-type RefreshOption func(*RefreshStore)
-
-// WithRefreshClock makes the store read the current time from now instead
-// of time.Now; tests use it to expire tokens.
-func WithRefreshClock(now func() time.Time) RefreshOption {
-	return func(s *RefreshStore) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // NewRefreshStore returns an empty store whose tokens live for ttl, or
-// DefaultRefreshTTL if ttl is not positive. It starts no goroutines.
-func NewRefreshStore(ttl time.Duration, opts ...RefreshOption) *RefreshStore {
+// DefaultRefreshTTL if ttl is not positive. It starts no goroutines. Of the
+// options, it reads WithClock.
+func NewRefreshStore(ttl time.Duration, opts ...Option) *RefreshStore {
 	if ttl <= 0 {
 		ttl = DefaultRefreshTTL
 	}
-	s := &RefreshStore{ttl: ttl, now: time.Now, tokens: map[[sha256.Size]byte]*refreshEntry{}}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	o := newOptions(opts)
+	return &RefreshStore{ttl: ttl, now: o.now, tokens: map[[sha256.Size]byte]*refreshEntry{}}
 }
 
 // Issue starts a new token family for the user and returns its first token

@@ -36,7 +36,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newStore(t *testing.T, ttl time.Duration) (*RefreshStore, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
-	return NewRefreshStore(ttl, WithRefreshClock(clk.Now)), clk
+	return NewRefreshStore(ttl, WithClock(clk.Now)), clk
 }
 
 func mustIssue(t *testing.T, s *RefreshStore) string {

@@ -50,28 +50,13 @@ type Server struct {
 	now     func() time.Time
 }
 
-// ServerOption configures a Server.
-type ServerOption func(*Server)
-
-// WithServerClock makes HealthCheck report the time from now instead of
-// time.Now.
-func WithServerClock(now func() time.Time) ServerOption {
-	return func(s *Server) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // NewServer returns a Server that checks credentials with users, signs
 // access tokens with signer and keeps refresh tokens in refresh. health
-// reports whether the process is serving; nil means always.
-func NewServer(users userv1.UserServiceClient, signer *jwtauth.Signer, refresh *RefreshStore, health func() bool, opts ...ServerOption) *Server {
-	s := &Server{users: users, signer: signer, refresh: refresh, health: health, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+// reports whether the process is serving; nil means always. Of the options,
+// it reads WithClock, for the time HealthCheck reports.
+func NewServer(users userv1.UserServiceClient, signer *jwtauth.Signer, refresh *RefreshStore, health func() bool, opts ...Option) *Server {
+	o := newOptions(opts)
+	return &Server{users: users, signer: signer, refresh: refresh, health: health, now: o.now}
 }
 
 // Login checks the username and password with the user service and, if they

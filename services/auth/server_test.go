@@ -67,11 +67,11 @@ func newEnv(t *testing.T, users *fakeUsers) *testEnv {
 		t.Fatal(err)
 	}
 	clk := newFakeClock()
-	signer := jwtauth.NewSigner(priv, testIssuer, testAudience, 15*time.Minute, jwtauth.WithSignerClock(clk.Now))
-	verifier := jwtauth.NewVerifier(pub, testIssuer, testAudience, jwtauth.WithVerifierClock(clk.Now))
-	store := NewRefreshStore(time.Hour, WithRefreshClock(clk.Now))
+	signer := jwtauth.NewSigner(priv, testIssuer, testAudience, 15*time.Minute, jwtauth.WithClock(clk.Now))
+	verifier := jwtauth.NewVerifier(pub, testIssuer, testAudience, jwtauth.WithClock(clk.Now))
+	store := NewRefreshStore(time.Hour, WithClock(clk.Now))
 	return &testEnv{
-		srv:      NewServer(users, signer, store, nil, WithServerClock(clk.Now)),
+		srv:      NewServer(users, signer, store, nil, WithClock(clk.Now)),
 		users:    users,
 		verifier: verifier,
 		clock:    clk,

@@ -35,20 +35,6 @@ const (
 // above. Validation makes it unreachable through the API.
 var errTooLarge = errors.New("user: record too large for the Consul store")
 
-// ConsulOption configures a ConsulStore.
-type ConsulOption func(*ConsulStore)
-
-// WithConsulClock sets the clock used for CreatedAt and UpdatedAt, so tests
-// can use fixed times. A nil clock is ignored. IDs still come from the real
-// clock because their order must follow actual creation order.
-func WithConsulClock(now func() time.Time) ConsulOption {
-	return func(s *ConsulStore) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // ConsulStore keeps users in Consul's KV store, so every user instance sees
 // the same accounts. It is safe for concurrent use, within one process and
 // across processes sharing a Consul cluster and prefix.
@@ -108,7 +94,8 @@ var _ Store = (*ConsulStore)(nil)
 // (for example "golden/user") in the KV store client talks to. The prefix is
 // one or more segments of letters, digits, '.', '_' and '-' separated by
 // '/'; leading and trailing slashes are ignored. It does not contact Consul.
-func NewConsulStore(client *api.Client, prefix string, opts ...ConsulOption) (*ConsulStore, error) {
+// Of the options, it reads WithClock.
+func NewConsulStore(client *api.Client, prefix string, opts ...Option) (*ConsulStore, error) {
 	if client == nil {
 		return nil, errors.New("user: NewConsulStore needs a Consul client")
 	}
@@ -116,20 +103,14 @@ func NewConsulStore(client *api.Client, prefix string, opts ...ConsulOption) (*C
 	if err := checkConsulPrefix(prefix); err != nil {
 		return nil, err
 	}
-	s := &ConsulStore{
+	return &ConsulStore{
 		kv:        client.KV(),
 		txn:       client.Txn(),
-		now:       time.Now,
+		now:       newOptions(opts).now,
 		users:     prefix + "/users/",
 		usernames: prefix + "/usernames/",
 		emails:    prefix + "/emails/",
-	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s, nil
+	}, nil
 }
 
 // checkConsulPrefix accepts only segments that need no escaping in a URL

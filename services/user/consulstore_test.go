@@ -33,7 +33,7 @@ func newConsulClient(t *testing.T, addr string) *api.Client {
 	return c
 }
 
-func newConsulStore(t *testing.T, c *api.Client, prefix string, opts ...ConsulOption) *ConsulStore {
+func newConsulStore(t *testing.T, c *api.Client, prefix string, opts ...Option) *ConsulStore {
 	t.Helper()
 	s, err := NewConsulStore(c, prefix, opts...)
 	if err != nil {
@@ -61,7 +61,7 @@ func TestConsulStore(t *testing.T) {
 
 	t.Run("Conformance", func(t *testing.T) {
 		testStoreConformance(t, func(t *testing.T, now func() time.Time) Store {
-			return newConsulStore(t, client, newPrefix(), WithConsulClock(now))
+			return newConsulStore(t, client, newPrefix(), WithClock(now))
 		})
 	})
 

@@ -46,61 +46,19 @@ type Server struct {
 	dummyHash []byte
 }
 
-// ServerOption configures a Server.
-type ServerOption func(*Server)
-
-// WithBcryptCost sets the bcrypt cost for new password hashes. Values
-// outside [bcrypt.MinCost, bcrypt.MaxCost] are ignored (the default,
-// bcrypt.DefaultCost, stays) rather than failing later on every CreateUser.
-func WithBcryptCost(cost int) ServerOption {
-	return func(s *Server) {
-		if cost >= bcrypt.MinCost && cost <= bcrypt.MaxCost {
-			s.bcryptCost = cost
-		}
-	}
-}
-
-// WithHealth sets the function HealthCheck consults; nil is ignored. The
-// default always reports serving.
-func WithHealth(healthy func() bool) ServerOption {
-	return func(s *Server) {
-		if healthy != nil {
-			s.healthy = healthy
-		}
-	}
-}
-
-// WithPageSizes sets the ListUsers page size used when the request asks
-// for 0 and the largest one allowed. Non-positive values are ignored, and
-// a default above the maximum is lowered to it.
-func WithPageSizes(def, maxSize int) ServerOption {
-	return func(s *Server) {
-		if maxSize > 0 {
-			s.maxPage = maxSize
-		}
-		if def > 0 {
-			s.defaultPage = def
-		}
-	}
-}
-
 // NewServer returns a Server backed by store. It computes one bcrypt hash
 // (for VerifyCredentials' timing protection), so it takes as long as one
-// password hash at the configured cost.
-func NewServer(store Store, opts ...ServerOption) *Server {
+// password hash at the configured cost. Of the options, it reads
+// WithBcryptCost, WithHealth and WithPageSizes.
+func NewServer(store Store, opts ...Option) *Server {
+	o := newOptions(opts)
 	s := &Server{
 		store:       store,
-		bcryptCost:  bcrypt.DefaultCost,
-		healthy:     func() bool { return true },
-		defaultPage: DefaultPageSize,
-		maxPage:     MaxPageSize,
+		bcryptCost:  o.bcryptCost,
+		healthy:     o.healthy,
+		defaultPage: min(o.defaultPage, o.maxPage),
+		maxPage:     o.maxPage,
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	s.defaultPage = min(s.defaultPage, s.maxPage)
 	// The cost is validated and the password is short, so this cannot
 	// fail; if it somehow did, a nil hash makes every comparison fail,
 	// which is still the right answer for an unknown user.

@@ -21,10 +21,10 @@ import (
 
 const testPassword = "Tr0ub4dor&3-horse"
 
-func newTestServer(t *testing.T, opts ...ServerOption) (*Server, *MemoryStore) {
+func newTestServer(t *testing.T, opts ...Option) (*Server, *MemoryStore) {
 	t.Helper()
 	store := NewMemoryStore()
-	opts = append([]ServerOption{WithBcryptCost(bcrypt.MinCost)}, opts...)
+	opts = append([]Option{WithBcryptCost(bcrypt.MinCost)}, opts...)
 	return NewServer(store, opts...), store
 }
 

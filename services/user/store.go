@@ -63,20 +63,6 @@ type Store interface {
 	Delete(ctx context.Context, id string) error
 }
 
-// MemoryOption configures a MemoryStore.
-type MemoryOption func(*MemoryStore)
-
-// WithClock sets the clock used for CreatedAt and UpdatedAt, so tests can
-// use fixed times. A nil clock is ignored. IDs still come from the real
-// clock because their order must follow actual creation order.
-func WithClock(now func() time.Time) MemoryOption {
-	return func(s *MemoryStore) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // MemoryStore is an in-memory Store, safe for concurrent use.
 //
 // IDs are UUIDv7 strings in canonical lower-case form. Their first 48 bits
@@ -102,20 +88,15 @@ type MemoryStore struct {
 	dead       int               // number of deleted IDs still in order
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
-	s := &MemoryStore{
-		now:        time.Now,
+// NewMemoryStore returns an empty MemoryStore. Of the options, it reads
+// WithClock.
+func NewMemoryStore(opts ...Option) *MemoryStore {
+	return &MemoryStore{
+		now:        newOptions(opts).now,
 		byID:       make(map[string]User),
 		byUsername: make(map[string]string),
 		byEmail:    make(map[string]string),
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
 }
 
 // Compile-time check that MemoryStore satisfies Store.

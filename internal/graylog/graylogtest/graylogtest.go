@@ -71,7 +71,9 @@ func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{user: "admin", pass: "admin-password"}
 	for _, o := range opts {
-		o(s)
+		if o != nil {
+			o(s)
+		}
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)

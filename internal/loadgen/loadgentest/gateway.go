@@ -33,12 +33,15 @@ type Request struct {
 // Option configures New.
 type Option func(*Gateway)
 
-// WithAccessTTL sets the lifetime of the access tokens issued; the default
-// is 15 minutes.
-func WithAccessTTL(d time.Duration) Option { return func(g *Gateway) { g.accessTTL = d } }
-
 // WithHandlerHook calls fn before each request is handled, e.g. to block.
-func WithHandlerHook(fn func(*http.Request)) Option { return func(g *Gateway) { g.hook = fn } }
+// A nil fn sets no hook.
+func WithHandlerHook(fn func(*http.Request)) Option {
+	return func(g *Gateway) {
+		if fn != nil {
+			g.hook = fn
+		}
+	}
+}
 
 // Gateway is a fake golden gateway: it keeps accounts and tokens in memory
 // and answers the HTTP API's routes the way the real one does, including
@@ -81,7 +84,9 @@ func New(t testing.TB, opts ...Option) *Gateway {
 		refresh:   make(map[string]*refreshToken),
 	}
 	for _, o := range opts {
-		o(g)
+		if o != nil {
+			o(g)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/users", g.createUser)
