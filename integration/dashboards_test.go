@@ -277,7 +277,7 @@ func TestDashboardProvisioning(t *testing.T) {
 	}
 	// Every uid a data source points at is provisioned.
 	for uid, ds := range dss {
-		stringValues(map[string]any(ds.JSONData), uid, func(path, s string) {
+		stringValues(ds.JSONData, uid, func(path, s string) {
 			if (strings.HasSuffix(path, ".datasourceUid") || strings.HasSuffix(path, ".alertmanagerUid")) && dss[s].UID == "" {
 				t.Errorf("%s = %q: no such data source", path, s)
 			}

@@ -271,7 +271,9 @@ func TestErrors(t *testing.T) {
 			_, p, _ := r.BasicAuth()
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			json.NewEncoder(w).Encode(map[string]string{"message": "bad header " + r.Header.Get("Authorization") + " password " + p})
+			if err := json.NewEncoder(w).Encode(map[string]string{"message": "bad header " + r.Header.Get("Authorization") + " password " + p}); err != nil {
+				t.Errorf("echo: %v", err) // the handler's goroutine: no t.Fatal
+			}
 		}))
 		defer echo.Close()
 		c, _ := graylog.New(echo.URL, graylog.WithBasicAuth(user, password))
@@ -381,7 +383,9 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	emptyFile := filepath.Join(dir, "empty")
-	os.WriteFile(emptyFile, []byte("\n"), 0o600)
+	if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	validate := func(args ...string) (graylog.Config, error) {
 		c := graylog.DefaultConfig()

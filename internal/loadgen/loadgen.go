@@ -48,6 +48,7 @@ var ErrNoResponse = errors.New("no request got an answer")
 // so tests can run one without waiting; latencies are always measured with
 // the real time.
 type Clock interface {
+	// Now returns the current time.
 	Now() time.Time
 	// After returns a channel that receives the time once d has passed.
 	After(d time.Duration) <-chan time.Time

@@ -54,12 +54,12 @@ const (
 type Outcome int
 
 const (
-	// Succeeded: a 2xx answer to a request meant to succeed.
+	// Succeeded is a 2xx answer to a request meant to succeed.
 	Succeeded Outcome = iota
-	// ExpectedFailure: a deliberate fault answered with the status and
+	// ExpectedFailure is a deliberate fault answered with the status and
 	// error code it must get.
 	ExpectedFailure
-	// UnexpectedFailure: anything else, including no answer at all.
+	// UnexpectedFailure is anything else, including no answer at all.
 	UnexpectedFailure
 )
 

@@ -298,7 +298,9 @@ func TestFindTraceMissingFromJaeger(t *testing.T) {
 		t.Fatalf("result = %+v", res)
 	}
 	var out bytes.Buffer
-	lookup.WriteText(&out, res)
+	if err := lookup.WriteText(&out, res); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(out.String(), "(not in Jaeger: not sampled, not flushed yet, or expired)") {
 		t.Errorf("output:\n%s", out.String())
 	}
@@ -393,7 +395,9 @@ func TestLimitNote(t *testing.T) {
 		t.Fatalf("logs %d of %d", res.Logs, res.LogsTotal)
 	}
 	var out bytes.Buffer
-	lookup.WriteText(&out, res)
+	if err := lookup.WriteText(&out, res); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(out.String(), "Only the first 2 of 4 log lines were fetched.") {
 		t.Errorf("output:\n%s", out.String())
 	}

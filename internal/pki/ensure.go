@@ -196,27 +196,34 @@ func checkLeaf(dir string, ca *Authority, name string, wantDNS []string, now tim
 	if !haveKey {
 		return "key file missing", nil
 	}
+	return leafReason(certPath, keyPath, ca, name, wantDNS, now, renewBefore), nil
+}
+
+// leafReason returns why the certificate and key at certPath and keyPath,
+// both present, must be reissued, or "" if they can be kept. An unreadable
+// file is a reason to reissue, not an error.
+func leafReason(certPath, keyPath string, ca *Authority, name string, wantDNS []string, now time.Time, renewBefore time.Duration) string {
 	cert, err := LoadCertificateFile(certPath)
 	if err != nil {
-		return "unreadable certificate: " + err.Error(), nil
+		return "unreadable certificate: " + err.Error()
 	}
 	key, err := loadPrivateKeyFile(keyPath)
 	if err != nil {
-		return "unreadable key: " + err.Error(), nil
+		return "unreadable key: " + err.Error()
 	}
 	if !samePublicKey(key.Public(), cert.PublicKey) {
-		return "key does not match certificate", nil
+		return "key does not match certificate"
 	}
 	if err := ca.Verify(cert, now); err != nil {
-		return "does not verify against this CA: " + err.Error(), nil
+		return "does not verify against this CA: " + err.Error()
 	}
 	// A certificate capped at the CA's expiry cannot be improved by
 	// reissuing it, so only renew those that end before the CA does.
 	if ExpiresWithin(cert, now, renewBefore) && cert.NotAfter.Before(ca.Cert.NotAfter) {
-		return "expires " + cert.NotAfter.Format(time.RFC3339), nil
+		return "expires " + cert.NotAfter.Format(time.RFC3339)
 	}
 	if len(cert.URIs) != 1 || cert.URIs[0].String() != IdentityURI(name).String() {
-		return "identity URI is not " + IdentityURI(name).String(), nil
+		return "identity URI is not " + IdentityURI(name).String()
 	}
 	for _, d := range dnsNames(name, wantDNS) {
 		found := false
@@ -227,10 +234,10 @@ func checkLeaf(dir string, ca *Authority, name string, wantDNS []string, now tim
 			}
 		}
 		if !found {
-			return "missing DNS name " + d, nil
+			return "missing DNS name " + d
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // EnsureSigningKey creates the auth service's Ed25519 token signing key pair

@@ -66,7 +66,10 @@ func (p *Prometheus) Query(expr string) ([]Sample, error) {
 	switch body.Data.ResultType {
 	case "vector":
 		var out []Sample
-		return out, json.Unmarshal(body.Data.Result, &out)
+		if err := json.Unmarshal(body.Data.Result, &out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	case "scalar", "string":
 		var v [2]any
 		if err := json.Unmarshal(body.Data.Result, &v); err != nil {

@@ -137,7 +137,7 @@ func (e *BadSetting) Unwrap() error { return e.Err }
 // Rename returns err with every BadSetting in it, joined or at the top,
 // naming flags[Flag] instead of Flag where flags has it.
 func Rename(err error, flags map[string]string) error {
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // deliberate: only the top or a join's members; errors.As would drop wrappers
 	case *BadSetting:
 		if to, ok := flags[e.Flag]; ok {
 			return &BadSetting{Flag: to, Err: e.Err}

@@ -500,7 +500,7 @@ func TestInjectedFailuresSayTheyAre(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range spans[0].Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs["fault.injected"] != "true" || attrs["fault.kind"] != KindError {
 		t.Errorf("span attributes %v", attrs)

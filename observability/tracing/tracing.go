@@ -154,13 +154,9 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 		}
 	}
 
-	limits := sdktrace.NewSpanLimits()
-	// Attribute values can carry client input (paths, IDs, error
-	// messages); a bound keeps one request from making a huge span.
-	limits.AttributeValueLengthLimit = maxAttributeLength
 	sdkOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
-		sdktrace.WithSpanLimits(limits),
+		sdktrace.WithRawSpanLimits(spanLimits()),
 		// Parent-based: a request that arrives sampled (or not) keeps that
 		// decision, so a trace is never cut into pieces; only new traces
 		// are sampled at the ratio.
@@ -193,6 +189,35 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 		propagator: prop,
 		stopped:    make(chan struct{}),
 	}, nil
+}
+
+// spanLimits returns the SDK's span limits (from the OTEL_*_LIMIT
+// environment variables, else the defaults) with attribute values bounded.
+// A zero or negative limit is replaced by the SDK's default, as the
+// deprecated sdktrace.WithSpanLimits did: WithRawSpanLimits would take 0 as
+// "record none" and a negative value as "unlimited".
+func spanLimits() sdktrace.SpanLimits {
+	limits := sdktrace.NewSpanLimits()
+	// Attribute values can carry client input (paths, IDs, error
+	// messages); a bound keeps one request from making a huge span.
+	limits.AttributeValueLengthLimit = maxAttributeLength
+	for _, l := range []struct {
+		limit *int
+		def   int
+	}{
+		{&limits.AttributeValueLengthLimit, sdktrace.DefaultAttributeValueLengthLimit},
+		{&limits.AttributeValueDepthLimit, sdktrace.DefaultAttributeValueDepthLimit},
+		{&limits.AttributeCountLimit, sdktrace.DefaultAttributeCountLimit},
+		{&limits.EventCountLimit, sdktrace.DefaultEventCountLimit},
+		{&limits.AttributePerEventCountLimit, sdktrace.DefaultAttributePerEventCountLimit},
+		{&limits.LinkCountLimit, sdktrace.DefaultLinkCountLimit},
+		{&limits.AttributePerLinkCountLimit, sdktrace.DefaultAttributePerLinkCountLimit},
+	} {
+		if *l.limit <= 0 {
+			*l.limit = l.def
+		}
+	}
+	return limits
 }
 
 func newOTLPExporter(cfg Config) (sdktrace.SpanExporter, error) {

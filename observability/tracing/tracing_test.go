@@ -237,7 +237,11 @@ func TestExportOffStillPropagates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Shutdown(context.Background())
+	defer func() {
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
 	if p.Exporting() {
 		t.Fatal("Exporting() = true with no endpoint")
 	}
@@ -553,5 +557,26 @@ func TestLifecycleComponent(t *testing.T) {
 	}
 	if p.Name() != "tracing" {
 		t.Errorf("Name() = %q", p.Name())
+	}
+}
+
+// TestSpanLimitsFromEnvironment checks that a zero or negative limit from
+// the environment means the SDK's default, never "none" or "unlimited".
+func TestSpanLimitsFromEnvironment(t *testing.T) {
+	t.Setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "0")
+	t.Setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "-1")
+	t.Setenv("OTEL_SPAN_LINK_COUNT_LIMIT", "7")
+	t.Setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "10")
+	want := sdktrace.SpanLimits{
+		AttributeValueLengthLimit:   maxAttributeLength,
+		AttributeValueDepthLimit:    sdktrace.DefaultAttributeValueDepthLimit,
+		AttributeCountLimit:         sdktrace.DefaultAttributeCountLimit,
+		EventCountLimit:             sdktrace.DefaultEventCountLimit,
+		LinkCountLimit:              7,
+		AttributePerEventCountLimit: sdktrace.DefaultAttributePerEventCountLimit,
+		AttributePerLinkCountLimit:  sdktrace.DefaultAttributePerLinkCountLimit,
+	}
+	if got := spanLimits(); got != want {
+		t.Errorf("spanLimits() = %+v, want %+v", got, want)
 	}
 }

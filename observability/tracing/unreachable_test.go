@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -180,7 +181,7 @@ func BenchmarkGRPCCall(b *testing.B) {
 			}
 			srvOpts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(requestid.UnaryServerInterceptor(), UnaryServerInterceptor())}
 			dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-			tracer := trace.NewNoopTracerProvider().Tracer("")
+			tracer := noop.NewTracerProvider().Tracer("")
 			if mode.p != nil {
 				srvOpts = append(srvOpts, mode.p.ServerOption())
 				dialOpts = append(dialOpts, mode.p.DialOption())

@@ -816,7 +816,9 @@ func TestOverRealServer(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	do := func(method, path, ct string, body io.Reader) (*http.Response, errorDetail) {
+	// do returns the status and header rather than the *http.Response, whose
+	// body it has already read and closed.
+	do := func(method, path, ct string, body io.Reader) (int, http.Header, errorDetail) {
 		t.Helper()
 		req, err := http.NewRequest(method, srv.URL+path, body)
 		if err != nil {
@@ -842,26 +844,26 @@ func TestOverRealServer(t *testing.T) {
 				t.Errorf("%s %s: request_id = %q", method, path, eb.Error.RequestID)
 			}
 		}
-		return resp, eb.Error
+		return resp.StatusCode, resp.Header, eb.Error
 	}
 
-	if resp, _ := do("POST", "/v1/login", "application/json", strings.NewReader(`{"username":"a","password":"b"}`)); resp.StatusCode != 200 {
-		t.Errorf("login: %d", resp.StatusCode)
+	if status, _, _ := do("POST", "/v1/login", "application/json", strings.NewReader(`{"username":"a","password":"b"}`)); status != 200 {
+		t.Errorf("login: %d", status)
 	}
-	if resp, e := do("GET", "/v1/login", "", nil); resp.StatusCode != 405 || e.Code != "METHOD_NOT_ALLOWED" || resp.Header.Get("Allow") != "POST" {
-		t.Errorf("GET /v1/login: %d %q Allow %q", resp.StatusCode, e.Code, resp.Header.Get("Allow"))
+	if status, header, e := do("GET", "/v1/login", "", nil); status != 405 || e.Code != "METHOD_NOT_ALLOWED" || header.Get("Allow") != "POST" {
+		t.Errorf("GET /v1/login: %d %q Allow %q", status, e.Code, header.Get("Allow"))
 	}
-	if resp, e := do("GET", "/missing", "", nil); resp.StatusCode != 404 || e.Code != "NOT_FOUND" {
-		t.Errorf("GET /missing: %d %q", resp.StatusCode, e.Code)
+	if status, _, e := do("GET", "/missing", "", nil); status != 404 || e.Code != "NOT_FOUND" {
+		t.Errorf("GET /missing: %d %q", status, e.Code)
 	}
 	// Chunked (no Content-Length) and over the limit.
 	big := io.MultiReader(strings.NewReader(`{"username":"`), strings.NewReader(strings.Repeat("a", 1000)), strings.NewReader(`"}`))
-	if resp, e := do("POST", "/v1/login", "application/json", big); resp.StatusCode != 413 || e.Code != "PAYLOAD_TOO_LARGE" {
-		t.Errorf("chunked too large: %d %q", resp.StatusCode, e.Code)
+	if status, _, e := do("POST", "/v1/login", "application/json", big); status != 413 || e.Code != "PAYLOAD_TOO_LARGE" {
+		t.Errorf("chunked too large: %d %q", status, e.Code)
 	}
 	// With Content-Length over the limit.
-	if resp, e := do("POST", "/v1/login", "application/json", strings.NewReader(`{"username":"`+strings.Repeat("a", 1000)+`"}`)); resp.StatusCode != 413 || e.Code != "PAYLOAD_TOO_LARGE" {
-		t.Errorf("too large: %d %q", resp.StatusCode, e.Code)
+	if status, _, e := do("POST", "/v1/login", "application/json", strings.NewReader(`{"username":"`+strings.Repeat("a", 1000)+`"}`)); status != 413 || e.Code != "PAYLOAD_TOO_LARGE" {
+		t.Errorf("too large: %d %q", status, e.Code)
 	}
 }
 

@@ -19,7 +19,7 @@ func recoverPanics(log logrus.FieldLogger, h http.Handler) http.Handler {
 			if p == nil {
 				return
 			}
-			if p == http.ErrAbortHandler {
+			if p == http.ErrAbortHandler { //nolint:errorlint // a recovered value, not an error chain; net/http compares it the same way
 				panic(p) // the documented way to abort a response
 			}
 			log.WithFields(logrus.Fields{

@@ -137,6 +137,7 @@ func checkConsulPrefix(prefix string) error {
 
 // consulUser is the JSON form of a stored user. Unknown fields are ignored
 // when reading, so a later version can add fields without breaking this one.
+// It has User's fields, in User's order, so that the two convert.
 type consulUser struct {
 	ID           string    `json:"id"`
 	Username     string    `json:"username"`
@@ -189,10 +190,7 @@ func (s *ConsulStore) Create(ctx context.Context, u User) (User, error) {
 	u.ID, u.CreatedAt, u.UpdatedAt = id, now, now
 	u = u.clone()
 
-	value, err := json.Marshal(consulUser{
-		ID: u.ID, Username: u.Username, Email: u.Email, PasswordHash: u.PasswordHash,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
-	})
+	value, err := json.Marshal(consulUser(u))
 	if err != nil {
 		return User{}, fmt.Errorf("user: encoding user: %w", err)
 	}
@@ -443,10 +441,7 @@ func decodeConsulUser(pair *api.KVPair, id string) (User, error) {
 	if r.ID != id {
 		return User{}, fmt.Errorf("user: Consul record %q holds the ID %q", pair.Key, r.ID)
 	}
-	return User{
-		ID: r.ID, Username: r.Username, Email: r.Email, PasswordHash: r.PasswordHash,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}, nil
+	return User(r), nil
 }
 
 // consulError classifies an error from the Consul client. When ctx has

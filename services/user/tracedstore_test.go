@@ -68,7 +68,7 @@ func noSecrets(t *testing.T, s tracetest.SpanStub, u User) {
 		all = append(all, e.Attributes...)
 	}
 	for _, kv := range all {
-		v := kv.Value.Emit()
+		v := kv.Value.String()
 		for _, secret := range []string{u.Username, u.Email, string(u.PasswordHash)} {
 			if secret != "" && strings.Contains(v, secret) {
 				t.Errorf("span %q attribute %s = %q reveals %q", s.Name, kv.Key, v, secret)
@@ -188,7 +188,11 @@ func TestTracedStoreFailuresAreErrors(t *testing.T) {
 func TestTracedStoreNilProviderUsesGlobal(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
+	defer func() {
+		if err := tp.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
 	prev := otel.GetTracerProvider()
 	otel.SetTracerProvider(tp)
 	defer otel.SetTracerProvider(prev)
@@ -210,7 +214,7 @@ func checkSpan(t *testing.T, s tracetest.SpanStub, name string, want map[attribu
 	got := attrs(s)
 	for k, v := range want {
 		if got[k] != v {
-			t.Errorf("%s: %s = %v, want %v", name, k, got[k].Emit(), v.Emit())
+			t.Errorf("%s: %s = %v, want %v", name, k, got[k].String(), v.String())
 		}
 	}
 	if s.Status.Code != status {

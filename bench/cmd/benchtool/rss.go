@@ -62,7 +62,9 @@ func runRSS(ctx context.Context, w io.Writer, f rssFlags) error {
 	if err != nil {
 		return err
 	}
-	defer fleet.Stop()
+	// Stop's error only names services that had exited before it; exits that
+	// matter to the readings are reported by fleet.Exited() below.
+	defer func() { _ = fleet.Stop() }()
 	pids := fleet.PIDs()
 
 	if err := bench.Wait(ctx, f.idle); err != nil {
