@@ -19,9 +19,10 @@ test: vet fmt-check lint backends check-configs
 	GOLDEN_REQUIRE_BACKENDS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## backends: build Consul, Prometheus, Alertmanager, Jaeger and docker compose
-## from the Go module proxy into ~/.cache/golden/backends (first run only).
+## from the Go module proxy into ~/.cache/golden/backends (first run only),
+## and install PostgreSQL 15 from Debian's packages where it is missing.
 backends:
-	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose >/dev/null
+	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose postgres >/dev/null
 
 ## check-configs: promtool and amtool checks and tests of prometheus/ and alertmanager/.
 check-configs: backends

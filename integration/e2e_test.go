@@ -218,16 +218,18 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 		st.Logging.GELFAddr = logs.reader.Addr()
 		st.Logging.AccessSample = 1
 	}
+	db := testbackend.StartPostgres(t).CreateDatabase(t, "golden")
 	certs := newCerts(t)
 	s := startStackWithCerts(t, certs, func(sc *stackConfig) {
 		for _, st := range []*service.Settings{&sc.user.Settings, &sc.auth.Settings, &sc.gateway.Settings} {
 			observe(st)
 		}
-		sc.user.Store = "consul"
+		sc.user.Store, sc.user.DB.URL = "postgres", db
+		sc.auth.Store, sc.auth.DB.URL = "postgres", db
 	})
 	userCfg := userConfig(certs)
 	observe(&userCfg.Settings)
-	userCfg.Store = "consul"
+	userCfg.Store, userCfg.DB.URL = "postgres", db
 	user2, err := user.New(userCfg)
 	if err != nil {
 		t.Fatal(err)

@@ -27,13 +27,16 @@ var services = []string{"auth", "gateway", "user"}
 var trafficRound int
 
 // withConsul turns discovery on in every service of a stack, with checks
-// and drain waits short enough for a test.
-func withConsul(addr string) func(*stackConfig) {
+// and drain waits short enough for a test, and keeps accounts and refresh
+// tokens in the PostgreSQL database at dbURL, where other instances find
+// them.
+func withConsul(addr, dbURL string) func(*stackConfig) {
 	return func(sc *stackConfig) {
 		for _, s := range []*service.Settings{&sc.user.Settings, &sc.auth.Settings, &sc.gateway.Settings} {
 			enableConsul(s, addr)
 		}
-		sc.user.Store = "consul"
+		sc.user.Store, sc.user.DB.URL = "postgres", dbURL
+		sc.auth.Store, sc.auth.DB.URL = "postgres", dbURL
 	}
 }
 
@@ -164,13 +167,14 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 		t.Skip("runs Consul and Prometheus")
 	}
 	consul := testbackend.NewConsul(t) // ports chosen, agent not running yet
+	db := testbackend.StartPostgres(t).CreateDatabase(t, "golden")
 	certs := newCerts(t)
-	s := startStackWithCerts(t, certs, withConsul(consul.HTTPAddr))
-	// A second user instance sharing the accounts in Consul's KV store;
-	// stopped later in the test.
+	s := startStackWithCerts(t, certs, withConsul(consul.HTTPAddr, db))
+	// A second user instance sharing the accounts in PostgreSQL; stopped
+	// later in the test.
 	cfg2 := userConfig(certs)
 	enableConsul(&cfg2.Settings, consul.HTTPAddr)
-	cfg2.Store = "consul"
+	cfg2.Store, cfg2.DB.URL = "postgres", db
 	user2, err := user.New(cfg2)
 	if err != nil {
 		t.Fatal(err)

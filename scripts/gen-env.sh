@@ -54,8 +54,9 @@ graylog_password_secret=$(random_hex 48)   # 96 characters (Graylog wants >= 16,
 graylog_admin_password=$(random_hex 16)    # 128 bits
 graylog_root_password_sha2=$(printf '%s' "$graylog_admin_password" | sha256_hex)
 grafana_admin_password=$(random_hex 16)
+postgres_password=$(random_hex 16)
 
-for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password"; do
+for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password"; do
 	case "$v" in
 	'' | *[!0-9a-f]*) echo "gen-env: could not generate random values (od, /dev/urandom, sha256sum or shasum missing?)" >&2; exit 1 ;;
 	esac
@@ -78,6 +79,9 @@ GRAYLOG_ROOT_PASSWORD_SHA2=$graylog_root_password_sha2
 
 # Grafana: user "admin", http://localhost:3000
 GRAFANA_ADMIN_PASSWORD=$grafana_admin_password
+
+# PostgreSQL: user "golden", database "golden" (accounts, refresh tokens).
+POSTGRES_PASSWORD=$postgres_password
 
 # Folder with Alertmanager's real secret files (smtp_password, webhook_url),
 # outside the repository; unset, the placeholders in

@@ -4,7 +4,7 @@
 # binary is cached in $GOLDEN_BACKENDS_DIR/<name>-<version>/ and built only
 # when missing, so the second run is instant.
 #
-#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz ...]
+#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|postgres ...]
 #
 # With no arguments it installs all of them. It prints the cache folder.
 set -euo pipefail
@@ -88,6 +88,22 @@ build_compose() {
 	rm -rf "$tmp"
 }
 
+# install_postgres: PostgreSQL 15 (the major version docker-compose.yml
+# pins) from Debian's packages, when its server is missing. The tests run
+# their own servers in temporary folders, so no cluster is created.
+install_postgres() {
+	[ -x /usr/lib/postgresql/15/bin/postgres ] && return
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		log "PostgreSQL 15 missing: install Debian's postgresql-15 (needs root and apt-get)"
+		exit 1
+	fi
+	log "installing postgresql-15 from Debian's packages"
+	mkdir -p /etc/postgresql-common
+	echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >&2
+}
+
 build_ghz() {
 	have ghz $GHZ_VERSION && return
 	log "building ghz $GHZ_VERSION"
@@ -98,10 +114,11 @@ build_ghz() {
 # take part in the builds.
 cd "$DIR"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz)
+[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz postgres)
 for t in "${targets[@]}"; do
 	case "$t" in
 	consul | prometheus | alertmanager | jaeger | compose | ghz) "build_$t" ;;
+	postgres) install_postgres ;;
 	*) log "unknown backend $t"; exit 2 ;;
 	esac
 done

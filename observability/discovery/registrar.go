@@ -58,6 +58,13 @@ const (
 // requestTimeout bounds every non-blocking call to the Consul agent.
 const requestTimeout = 5 * time.Second
 
+// maxRegisterBackoff bounds both the retry backoff while Consul is away
+// and the period of the check that the agent still has the registration:
+// an instance is registered again within about this long of Consul being
+// back (with a leader), and the calls go to the local agent, so they cost
+// it little.
+const maxRegisterBackoff = 2 * time.Second
+
 // Instance describes the service instance to register.
 type Instance struct {
 	// Name is the service name, e.g. "user"; clients look instances up by
@@ -198,8 +205,8 @@ func NewRegistrar(cfg Config, inst Instance, opts ...Option) (*Registrar, error)
 		log:              o.log.WithField("consul_service_id", reg.ID),
 		beforeDeregister: o.beforeDeregister,
 		minBackoff:       500 * time.Millisecond,
-		maxBackoff:       30 * time.Second,
-		resync:           cfg.CheckInterval,
+		maxBackoff:       maxRegisterBackoff,
+		resync:           min(cfg.CheckInterval, maxRegisterBackoff),
 		ctx:              ctx,
 		cancel:           cancel,
 		done:             make(chan struct{}),
@@ -323,9 +330,9 @@ func (r *Registrar) Name() string { return "consul-registrar" }
 // it registered until Shutdown, never failing on Consul errors, which are
 // logged when the state changes (not on every attempt). While Consul is
 // unreachable it retries with capped, jittered exponential backoff (0.5s to
-// 30s); once registered it checks every check interval that the agent still
-// has the registration, so an agent that restarted and forgot it gets it
-// back within about one interval.
+// 2s); once registered it checks every 2s (or check interval, if shorter)
+// that the agent still has the registration, so an agent that restarted and
+// forgot it gets it back within about 2s.
 func (r *Registrar) Serve() error {
 	r.mu.Lock()
 	if r.stopped || r.serving {

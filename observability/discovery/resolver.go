@@ -49,8 +49,8 @@ func (c *Config) Target(service, staticAddr string, opts ...Option) (string, []g
 // watches Consul's /v1/health/service/<service> with blocking queries and
 // hands gRPC the instances' address:port. While Consul is unreachable it
 // keeps the last instances it knew and retries with backoff; an empty
-// answer (no passing instance) is passed on, so that no call goes to an
-// instance that left. Of the options, it reads WithLogger.
+// answer (no passing instance, or a Consul that has just come back without
+// the registrations) keeps them too. Of the options, it reads WithLogger.
 func ResolverBuilder(opts ...Option) resolver.Builder {
 	return &builder{log: newOptions(opts).log}
 }
@@ -133,6 +133,7 @@ type consulResolver struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	known  bool // instances were handed to gRPC; watch's goroutine only
 }
 
 // ResolveNow implements resolver.Resolver. It does nothing: the blocking
@@ -147,22 +148,19 @@ func (r *consulResolver) Close() {
 
 func (r *consulResolver) watch() {
 	defer r.wg.Done()
-	var (
-		last     []string // addresses last handed to gRPC
-		resolved bool     // an answer was handed to gRPC
-	)
+	var last []string // the last answer
 	consul.Watch(r.ctx, r.fetch, consul.Handler[[]string]{
 		Changed: func(addrs []string) {
-			if !resolved || !slices.Equal(addrs, last) {
+			if !r.known || !slices.Equal(addrs, last) {
 				r.update(addrs)
-				last, resolved = addrs, true
+				last = addrs
 			}
 		},
 		Failed: func(err error, _ time.Time, first bool) {
 			if first {
 				r.log.WithError(err).Warn("cannot query Consul; keeping the last known instances")
 			}
-			if !resolved {
+			if !r.known {
 				r.cc.ReportError(fmt.Errorf("consul resolver: %s: %w", r.q.service, err))
 			}
 		},
@@ -196,29 +194,33 @@ func (r *consulResolver) fetch(opts *api.QueryOptions) ([]string, *api.QueryMeta
 	return slices.Compact(addrs), meta, nil
 }
 
-// update hands addrs to gRPC. An empty list is handed on too: clients must
-// stop calling instances that left even when none is left.
+// update hands addrs to gRPC. An empty answer never replaces known
+// instances: a Consul that has just come back answers empty until the
+// instances have registered again, and calls to instances whose
+// connections still work must not fail meanwhile. gRPC's own connection
+// states take instances that are really gone out of the rotation.
 func (r *consulResolver) update(addrs []string) {
-	eps := make([]resolver.Endpoint, len(addrs))
-	for i, a := range addrs {
-		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
-	}
 	if len(addrs) == 0 {
-		r.log.Warn("no instances in Consul")
-	} else {
-		r.log.WithField("instances", addrs).Debug("instances changed")
-	}
-	err := r.cc.UpdateState(resolver.State{Endpoints: eps})
-	switch {
-	case len(addrs) == 0:
-		// gRPC refuses an empty list but drops the old instances; tell
-		// callers why their calls fail.
 		which := "registered"
 		if r.q.healthy {
 			which = "passing"
 		}
-		r.cc.ReportError(fmt.Errorf("consul resolver: no %s instance of %q in Consul", which, r.q.service))
-	case err != nil:
+		err := fmt.Errorf("consul resolver: no %s instance of %q in Consul", which, r.q.service)
+		if r.known {
+			r.log.WithError(err).Warn("Consul lists no instance; keeping the last known ones")
+			return
+		}
+		// Nothing known yet: tell callers why their calls wait or fail.
+		r.cc.ReportError(err)
+		return
+	}
+	eps := make([]resolver.Endpoint, len(addrs))
+	for i, a := range addrs {
+		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
+	}
+	r.log.WithField("instances", addrs).Debug("instances changed")
+	if err := r.cc.UpdateState(resolver.State{Endpoints: eps}); err != nil {
 		r.log.WithError(err).Debug("gRPC rejected the instance list")
 	}
+	r.known = true
 }

@@ -28,17 +28,19 @@
 // A Watcher follows the service's keys with Consul blocking queries and
 // applies what it finds at once. A value that does not parse or validate is
 // ignored with a logged warning, never applied in part. While Consul is
-// unreachable the watcher retries with backoff and keeps the faults it knew
-// for WithStaleAfter (30s by default), then drops them all: a fault must not
-// outlive the means to clear it. Without a Consul address, or with
+// unreachable (or leaderless) the watcher retries with backoff and keeps the
+// faults it knew, so a fault experiment is not ended by a Consul outage; a
+// fault's expires_at (`golden fault set --ttl`) still ends it on time.
+// Without a Consul address, or with
 // --faults=false, the watcher is off and its interceptors pass every call
 // straight through.
 //
-// The interceptors never touch gRPC's own services (grpc.health.v1,
-// grpc.channelz.v1, grpc.reflection), so health checks and debugging keep
-// working while a service is being broken on purpose. Placed right after the
-// observers (metrics, access log, tracing), what they inject is seen by all
-// of them like a real failure, and said to be one:
+// The services exempt gRPC's own services (grpc.health.v1,
+// grpc.channelz.v1) from the interceptors with go-grpc-middleware's selector,
+// so health checks and debugging keep working while a service is being
+// broken on purpose. Placed right after the observers (metrics, access log,
+// tracing), what they inject is seen by all of them like a real failure, and
+// said to be one:
 //
 //   - metrics: golden_fault_active{service,method,kind} is 1 for each kind
 //     ("error", "latency") of each fault in force, method being the key's

@@ -19,23 +19,17 @@ import (
 	"github.com/golden-stack/golden/observability/consul"
 )
 
-// DefaultStaleAfter is how long the faults last read from Consul stay in
-// force while Consul cannot be reached, unless WithStaleAfter says
-// otherwise.
-const DefaultStaleAfter = 30 * time.Second
-
 // Watcher follows one service's faults in Consul and injects them through
 // its interceptors. It is a lifecycle.Component: Serve watches until
 // Shutdown. Its interceptors are safe for concurrent use and cost one
 // atomic load per call while no fault is set.
 type Watcher struct {
-	service    string
-	keyPrefix  string  // <prefix><service>/
-	kv         *api.KV // nil when off
-	log        logrus.FieldLogger
-	now        func() time.Time
-	rand       func() float64
-	staleAfter time.Duration
+	service   string
+	keyPrefix string  // <prefix><service>/
+	kv        *api.KV // nil when off
+	log       logrus.FieldLogger
+	now       func() time.Time
+	rand      func() float64
 
 	rules    atomic.Pointer[map[string]*rule] // by the key's method
 	injected *prometheus.CounterVec
@@ -51,11 +45,10 @@ type Watcher struct {
 }
 
 type options struct {
-	log        logrus.FieldLogger
-	reg        prometheus.Registerer
-	now        func() time.Time
-	rand       func() float64
-	staleAfter time.Duration
+	log  logrus.FieldLogger
+	reg  prometheus.Registerer
+	now  func() time.Time
+	rand func() float64
 }
 
 // Option configures a Watcher.
@@ -105,17 +98,6 @@ func WithRand(f func() float64) Option {
 	}
 }
 
-// WithStaleAfter sets how long the faults last read from Consul stay in
-// force while Consul cannot be reached (DefaultStaleAfter); then they are
-// all dropped. A non-positive d keeps the default.
-func WithStaleAfter(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.staleAfter = d
-		}
-	}
-}
-
 // New returns the fault watcher of service. It watches Consul at
 // consulAddr when c.Enabled and consulAddr is not empty; otherwise it is
 // off (Enabled reports false) and injects nothing. Validate c first; an
@@ -124,7 +106,7 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 	if err := CheckService(service); err != nil {
 		return nil, fmt.Errorf("fault: %w", err)
 	}
-	o := options{log: logrus.StandardLogger(), now: time.Now, rand: rand.Float64, staleAfter: DefaultStaleAfter}
+	o := options{log: logrus.StandardLogger(), now: time.Now, rand: rand.Float64}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -132,15 +114,14 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher{
-		service:    service,
-		log:        o.log,
-		now:        o.now,
-		rand:       o.rand,
-		staleAfter: o.staleAfter,
-		ctx:        ctx,
-		cancel:     cancel,
-		done:       make(chan struct{}),
-		warned:     map[string]uint64{},
+		service: service,
+		log:     o.log,
+		now:     o.now,
+		rand:    o.rand,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		warned:  map[string]uint64{},
 		injected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "golden_faults_injected_total",
 			Help: "Total number of faults injected into RPCs, by service, RPC method, kind (error, latency) and code (the injected code; for latency OK, or how the call ended during the delay).",
@@ -232,17 +213,9 @@ func (w *Watcher) Active() map[string]Spec {
 func (w *Watcher) watch() {
 	consul.Watch(w.ctx, w.fetch, consul.Handler[api.KVPairs]{
 		Changed: w.apply,
-		Failed: func(err error, since time.Time, first bool) {
+		Failed: func(err error, _ time.Time, first bool) {
 			if first {
-				w.log.WithError(err).WithField("keep_for", w.staleAfter.String()).
-					Warn("cannot read faults from Consul; keeping the current ones for a while")
-			}
-			if time.Since(since) >= w.staleAfter {
-				if set := w.rules.Load(); set != nil && len(*set) > 0 {
-					w.log.WithField("failing_since", since.Format(time.RFC3339)).
-						Warn("Consul unreachable for too long: dropping every fault")
-					w.publish(map[string]*rule{})
-				}
+				w.log.WithError(err).Warn("cannot read faults from Consul; keeping the current ones until it is back")
 			}
 		},
 		Recovered: func(since time.Time) {

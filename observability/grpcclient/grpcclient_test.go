@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus/hooks/test"
 	"google.golang.org/grpc"
@@ -151,8 +152,66 @@ func TestServerNameIsVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	_, err = userv1.NewUserServiceClient(conn).GetUser(t.Context(), &userv1.GetUserRequest{Id: "u1"})
-	if status.Code(err) != codes.Unavailable {
-		t.Errorf("call to a server with another name: %v, want Unavailable", err)
+	// Calls wait for a ready instance (ServiceConfig), so the failure
+	// comes with the call's deadline, naming the handshake's error.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	_, err = userv1.NewUserServiceClient(conn).GetUser(ctx, &userv1.GetUserRequest{Id: "u1"})
+	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("call to a server with another name: %v, want DeadlineExceeded naming the certificate", err)
+	}
+}
+
+// TestServiceConfigRetriesListedMethodsOnce serves a user service whose
+// every first attempt of a method fails with Unavailable: a listed method
+// succeeds on its one retry, an unlisted one fails.
+func TestServiceConfigRetriesListedMethodsOnce(t *testing.T) {
+	dir := certs(t)
+	tlsConf, err := security.ServerConfig(security.DefaultFiles(dir, "user"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	flaky := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		mu.Lock()
+		attempts[info.FullMethod]++
+		n := attempts[info.FullMethod]
+		mu.Unlock()
+		if n%2 == 1 {
+			return nil, status.Error(codes.Unavailable, "first attempt fails")
+		}
+		return h(ctx, req)
+	}
+	log, _ := test.NewNullLogger()
+	s, err := grpcserver.Listen("127.0.0.1:0", tlsConf, grpcserver.WithLogger(log), grpcserver.WithServerOptions(grpc.ChainUnaryInterceptor(flaky)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userv1.RegisterUserServiceServer(s.GRPC(), stubUser{})
+	go func() { _ = s.Serve() }()
+	t.Cleanup(s.Close)
+
+	conn, err := New(s.Addr().String(), "user", security.DefaultFiles(dir, "gateway"), ServiceConfig(userv1.UserService_GetUser_FullMethodName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client := userv1.NewUserServiceClient(conn)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := client.GetUser(ctx, &userv1.GetUserRequest{Id: "u1"}); err != nil {
+		t.Errorf("GetUser (retried): %v", err)
+	}
+	if _, err := client.CreateUser(ctx, &userv1.CreateUserRequest{Username: "a"}); status.Code(err) != codes.Unavailable {
+		t.Errorf("CreateUser (not retried): %v, want Unavailable", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts[userv1.UserService_GetUser_FullMethodName] != 2 || attempts[userv1.UserService_CreateUser_FullMethodName] != 1 {
+		t.Errorf("attempts %v: want GetUser twice, CreateUser once", attempts)
+	}
+	if !Ready(conn) {
+		t.Error("Ready = false on a connection that just answered")
 	}
 }

@@ -4,6 +4,8 @@
 // whole family. It serves golden.auth.v1.AuthService over mutual TLS to the
 // gateway and checks passwords by calling the user service.
 //
-// The request path is written out in listenGRPC; New adds the server and
-// the Consul registration.
+// Refresh tokens live in memory (one instance) or in PostgreSQL, shared by
+// every instance (--store postgres). The request path is written out in
+// listenGRPC; New adds the server, its token store and the Consul
+// registration.
 package auth

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -25,7 +26,30 @@ var (
 	// One of the two presenters is not the legitimate client, and there is
 	// no telling which, so the whole family has been revoked.
 	ErrReused = errors.New("refresh token reuse detected; all sessions of this login revoked")
+	// ErrUnavailable means the store could not be reached or gave no
+	// definite answer; the token is unchanged and the call may be retried.
+	// Errors wrapping it carry the cause for logs and spans only.
+	ErrUnavailable = errors.New("session store unavailable")
 )
+
+// RefreshTokens keeps the refresh tokens of logins: RefreshStore in memory
+// (one instance), PostgresRefreshStore in PostgreSQL (shared by every
+// instance). Implementations must be safe for concurrent use.
+type RefreshTokens interface {
+	// Issue starts a new token family for the user and returns its first
+	// token and the time the token expires.
+	Issue(ctx context.Context, userID, username string) (token string, expiresAt time.Time, err error)
+	// Rotate exchanges token for the next token of its family and returns
+	// the family's user with it. It fails with ErrInvalid for an unknown
+	// token, ErrExpired for an expired one, ErrRevoked if the family was
+	// revoked, and ErrReused, after revoking the family, if the token was
+	// already rotated. Of concurrent rotations of one token exactly one
+	// succeeds.
+	Rotate(ctx context.Context, token string) (userID, username, newToken string, expiresAt time.Time, err error)
+	// Revoke revokes the whole family of token, used or not, expired or
+	// not. It fails with ErrInvalid only if the token is unknown.
+	Revoke(ctx context.Context, token string) error
+}
 
 // DefaultRefreshTTL is the refresh token lifetime NewRefreshStore uses when
 // given a non-positive one.
@@ -64,7 +88,7 @@ var refreshTokenLen = base64.RawURLEncoding.EncodedLen(refreshTokenBytes)
 // expired so that reuse is detected for as long as it matters.
 //
 // The store lives in one process: tokens do not survive a restart and are
-// not shared between replicas.
+// not shared between replicas (PostgresRefreshStore is).
 type RefreshStore struct {
 	ttl time.Duration
 	now func() time.Time
@@ -99,9 +123,11 @@ func NewRefreshStore(ttl time.Duration, opts ...Option) *RefreshStore {
 	return &RefreshStore{ttl: ttl, now: o.now, tokens: map[[sha256.Size]byte]*refreshEntry{}}
 }
 
-// Issue starts a new token family for the user and returns its first token
-// and the time the token expires.
-func (s *RefreshStore) Issue(userID, username string) (token string, expiresAt time.Time, err error) {
+// Compile-time check that RefreshStore satisfies RefreshTokens.
+var _ RefreshTokens = (*RefreshStore)(nil)
+
+// Issue implements RefreshTokens.
+func (s *RefreshStore) Issue(_ context.Context, userID, username string) (token string, expiresAt time.Time, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -109,11 +135,8 @@ func (s *RefreshStore) Issue(userID, username string) (token string, expiresAt t
 	return s.issueLocked(&tokenFamily{userID: userID, username: username}, now)
 }
 
-// Rotate exchanges token for the next token of its family and returns the
-// family's user with it. It fails with ErrInvalid for an unknown token,
-// ErrExpired for an expired one, ErrRevoked if the family was revoked, and
-// ErrReused, after revoking the family, if the token was already rotated.
-func (s *RefreshStore) Rotate(token string) (userID, username, newToken string, expiresAt time.Time, err error) {
+// Rotate implements RefreshTokens.
+func (s *RefreshStore) Rotate(_ context.Context, token string) (userID, username, newToken string, expiresAt time.Time, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -143,10 +166,9 @@ func (s *RefreshStore) Rotate(token string) (userID, username, newToken string, 
 	return e.family.userID, e.family.username, newToken, expiresAt, nil
 }
 
-// Revoke revokes the whole family of token, used or not, expired or not, so
-// that logging out with any token of a session ends the session. It fails
-// with ErrInvalid only if the token is unknown; revoking twice is fine.
-func (s *RefreshStore) Revoke(token string) error {
+// Revoke implements RefreshTokens: logging out with any token of a session
+// ends the session; revoking twice is fine.
+func (s *RefreshStore) Revoke(_ context.Context, token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maybeSweep(s.now())
@@ -166,13 +188,13 @@ func (s *RefreshStore) Len() int {
 	return len(s.tokens)
 }
 
-// lookupLocked finds the entry of token. Malformed tokens are rejected
-// without hashing, which also bounds the work an oversized input can cause.
+// lookupLocked finds the entry of token.
 func (s *RefreshStore) lookupLocked(token string) (*refreshEntry, error) {
-	if len(token) != refreshTokenLen {
-		return nil, ErrInvalid
+	h, err := tokenHash(token)
+	if err != nil {
+		return nil, err
 	}
-	e, ok := s.tokens[sha256.Sum256([]byte(token))]
+	e, ok := s.tokens[h]
 	if !ok {
 		return nil, ErrInvalid
 	}
@@ -181,14 +203,34 @@ func (s *RefreshStore) lookupLocked(token string) (*refreshEntry, error) {
 
 // issueLocked creates and records a new token of family f.
 func (s *RefreshStore) issueLocked(f *tokenFamily, now time.Time) (string, time.Time, error) {
+	token, hash, err := newRefreshToken()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	expiresAt := now.Add(s.ttl)
+	s.tokens[hash] = &refreshEntry{family: f, expiresAt: expiresAt}
+	return token, expiresAt, nil
+}
+
+// newRefreshToken returns a new random token and the hash it is stored
+// under.
+func newRefreshToken() (string, [sha256.Size]byte, error) {
 	raw := make([]byte, refreshTokenBytes)
 	if _, err := rand.Read(raw); err != nil {
-		return "", time.Time{}, fmt.Errorf("auth: generate refresh token: %w", err)
+		return "", [sha256.Size]byte{}, fmt.Errorf("auth: generate refresh token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	expiresAt := now.Add(s.ttl)
-	s.tokens[sha256.Sum256([]byte(token))] = &refreshEntry{family: f, expiresAt: expiresAt}
-	return token, expiresAt, nil
+	return token, sha256.Sum256([]byte(token)), nil
+}
+
+// tokenHash returns the hash a well-formed token is stored under. Malformed
+// tokens are rejected without hashing, which also bounds the work an
+// oversized input can cause.
+func tokenHash(token string) ([sha256.Size]byte, error) {
+	if len(token) != refreshTokenLen {
+		return [sha256.Size]byte{}, ErrInvalid
+	}
+	return sha256.Sum256([]byte(token)), nil
 }
 
 // maybeSweep drops tokens expired for longer than expiredRetention and all

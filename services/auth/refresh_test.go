@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -39,27 +40,66 @@ func newStore(t *testing.T, ttl time.Duration) (*RefreshStore, *fakeClock) {
 	return NewRefreshStore(ttl, WithClock(clk.Now)), clk
 }
 
-func mustIssue(t *testing.T, s *RefreshStore) string {
+// refreshFactory returns a new, empty store whose tokens live for ttl, on
+// the returned clock.
+type refreshFactory func(t *testing.T, ttl time.Duration) (RefreshTokens, *fakeClock)
+
+// testRefreshContract checks the RefreshTokens contract, which every
+// implementation must meet in the same way, on stores from newStore.
+func testRefreshContract(t *testing.T, newStore refreshFactory) {
+	for _, tt := range []struct {
+		name string
+		run  func(*testing.T, refreshFactory)
+	}{
+		{"IssueAndRotate", contractIssueAndRotate},
+		{"ReuseRevokesFamily", contractReuseRevokesFamily},
+		{"Expiry", contractExpiry},
+		{"Revoke", contractRevoke},
+		{"ConcurrentRotate", contractConcurrentRotate},
+		{"DefaultTTL", contractDefaultTTL},
+	} {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore) })
+	}
+}
+
+func TestRefreshStoreContract(t *testing.T) {
+	testRefreshContract(t, func(t *testing.T, ttl time.Duration) (RefreshTokens, *fakeClock) { return newStore(t, ttl) })
+}
+
+func mustIssue(t *testing.T, s RefreshTokens) string {
 	t.Helper()
-	tok, _, err := s.Issue("user-1", "alice")
+	tok, _, err := s.Issue(context.Background(), "user-1", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
 }
 
-func mustRotate(t *testing.T, s *RefreshStore, tok string) string {
+func mustRotate(t *testing.T, s RefreshTokens, tok string) string {
 	t.Helper()
-	_, _, next, _, err := s.Rotate(tok)
+	_, _, next, _, err := s.Rotate(context.Background(), tok)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
 	return next
 }
 
-func TestRefreshIssueAndRotate(t *testing.T) {
+// TestRefreshStoreKeepsOnlyHashes checks that RefreshStore keys tokens by
+// their SHA-256 (PostgresRefreshStore's table has no other column for them).
+func TestRefreshStoreKeepsOnlyHashes(t *testing.T) {
+	s, _ := newStore(t, time.Hour)
+	tok := mustIssue(t, s)
+	s.mu.Lock()
+	_, hashed := s.tokens[sha256.Sum256([]byte(tok))]
+	s.mu.Unlock()
+	if !hashed {
+		t.Error("token not stored under its SHA-256")
+	}
+}
+
+func contractIssueAndRotate(t *testing.T, newStore refreshFactory) {
 	s, clk := newStore(t, time.Hour)
-	tok, exp, err := s.Issue("user-1", "alice")
+	tok, exp, err := s.Issue(context.Background(), "user-1", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,16 +114,8 @@ func TestRefreshIssueAndRotate(t *testing.T) {
 		t.Error("token is not unpadded base64url")
 	}
 
-	// Only the hash is stored.
-	s.mu.Lock()
-	_, hashed := s.tokens[sha256.Sum256([]byte(tok))]
-	s.mu.Unlock()
-	if !hashed {
-		t.Error("token not stored under its SHA-256")
-	}
-
 	clk.Advance(30 * time.Minute)
-	uid, name, next, nextExp, err := s.Rotate(tok)
+	uid, name, next, nextExp, err := s.Rotate(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +139,7 @@ func TestRefreshIssueAndRotate(t *testing.T) {
 	}
 }
 
-func TestRefreshReuseRevokesFamily(t *testing.T) {
+func contractReuseRevokesFamily(t *testing.T, newStore refreshFactory) {
 	s, _ := newStore(t, time.Hour)
 	first := mustIssue(t, s)
 	second := mustRotate(t, s, first)
@@ -115,56 +147,56 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	unrelated := mustIssue(t, s)
 
 	// An attacker replays the first token.
-	if _, _, _, _, err := s.Rotate(first); !errors.Is(err, ErrReused) {
+	if _, _, _, _, err := s.Rotate(context.Background(), first); !errors.Is(err, ErrReused) {
 		t.Fatalf("replay: err = %v, want ErrReused", err)
 	}
 	// Now even the newest token of that family is dead...
-	if _, _, _, _, err := s.Rotate(newest); !errors.Is(err, ErrRevoked) {
+	if _, _, _, _, err := s.Rotate(context.Background(), newest); !errors.Is(err, ErrRevoked) {
 		t.Errorf("newest after reuse: err = %v, want ErrRevoked", err)
 	}
-	if _, _, _, _, err := s.Rotate(second); !errors.Is(err, ErrRevoked) {
+	if _, _, _, _, err := s.Rotate(context.Background(), second); !errors.Is(err, ErrRevoked) {
 		t.Errorf("middle after reuse: err = %v, want ErrRevoked", err)
 	}
 	// ...but other logins are untouched.
 	mustRotate(t, s, unrelated)
 }
 
-func TestRefreshExpiry(t *testing.T) {
+func contractExpiry(t *testing.T, newStore refreshFactory) {
 	s, clk := newStore(t, time.Hour)
 	tok := mustIssue(t, s)
 	clk.Advance(time.Hour - time.Second)
 	next := mustRotate(t, s, tok)
 
 	clk.Advance(time.Hour)
-	if _, _, _, _, err := s.Rotate(next); !errors.Is(err, ErrExpired) {
+	if _, _, _, _, err := s.Rotate(context.Background(), next); !errors.Is(err, ErrExpired) {
 		t.Fatalf("err = %v, want ErrExpired", err)
 	}
 	// An expired used token is reported as expired, not as a reuse.
-	if _, _, _, _, err := s.Rotate(tok); !errors.Is(err, ErrExpired) {
+	if _, _, _, _, err := s.Rotate(context.Background(), tok); !errors.Is(err, ErrExpired) {
 		t.Errorf("expired used token: err = %v", err)
 	}
 }
 
-func TestRefreshRevoke(t *testing.T) {
+func contractRevoke(t *testing.T, newStore refreshFactory) {
 	s, _ := newStore(t, time.Hour)
 	first := mustIssue(t, s)
 	second := mustRotate(t, s, first)
 
 	// Logging out with any token of the family ends the session.
-	if err := s.Revoke(first); err != nil {
+	if err := s.Revoke(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, _, err := s.Rotate(second); !errors.Is(err, ErrRevoked) {
+	if _, _, _, _, err := s.Rotate(context.Background(), second); !errors.Is(err, ErrRevoked) {
 		t.Errorf("after logout: err = %v, want ErrRevoked", err)
 	}
-	if err := s.Revoke(second); err != nil {
+	if err := s.Revoke(context.Background(), second); err != nil {
 		t.Errorf("second logout: %v", err)
 	}
 	for _, bad := range []string{"", "short", strings.Repeat("A", 43), strings.Repeat("x", 1<<20)} {
-		if err := s.Revoke(bad); !errors.Is(err, ErrInvalid) {
+		if err := s.Revoke(context.Background(), bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Revoke(len %d) = %v, want ErrInvalid", len(bad), err)
 		}
-		if _, _, _, _, err := s.Rotate(bad); !errors.Is(err, ErrInvalid) {
+		if _, _, _, _, err := s.Rotate(context.Background(), bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Rotate(len %d) = %v, want ErrInvalid", len(bad), err)
 		}
 	}
@@ -174,7 +206,7 @@ func TestRefreshSweep(t *testing.T) {
 	s, clk := newStore(t, time.Hour)
 	revoked := mustIssue(t, s)
 	_ = mustRotate(t, s, revoked)
-	if err := s.Revoke(revoked); err != nil {
+	if err := s.Revoke(context.Background(), revoked); err != nil {
 		t.Fatal(err)
 	}
 	expiring := mustIssue(t, s)
@@ -192,7 +224,7 @@ func TestRefreshSweep(t *testing.T) {
 
 	// An expired token is still recognized as expired for a while...
 	clk.Advance(time.Hour)
-	if _, _, _, _, err := s.Rotate(expiring); !errors.Is(err, ErrExpired) {
+	if _, _, _, _, err := s.Rotate(context.Background(), expiring); !errors.Is(err, ErrExpired) {
 		t.Errorf("recently expired token: err = %v, want ErrExpired", err)
 	}
 	// ...and after the retention a write sweeps everything old away.
@@ -201,14 +233,14 @@ func TestRefreshSweep(t *testing.T) {
 	if got := s.Len(); got != 1 {
 		t.Errorf("Len = %d after sweep, want 1", got)
 	}
-	if _, _, _, _, err := s.Rotate(revoked); !errors.Is(err, ErrInvalid) {
+	if _, _, _, _, err := s.Rotate(context.Background(), revoked); !errors.Is(err, ErrInvalid) {
 		t.Errorf("swept token: err = %v, want ErrInvalid", err)
 	}
 	mustRotate(t, s, live)
 }
 
-func TestRefreshConcurrentRotate(t *testing.T) {
-	s := NewRefreshStore(time.Hour)
+func contractConcurrentRotate(t *testing.T, newStore refreshFactory) {
+	s, _ := newStore(t, time.Hour)
 	for round := 0; round < 20; round++ {
 		tok := mustIssue(t, s)
 		const n = 16
@@ -220,7 +252,7 @@ func TestRefreshConcurrentRotate(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, _, _, _, err := s.Rotate(tok)
+				_, _, _, _, err := s.Rotate(context.Background(), tok)
 				switch {
 				case err == nil:
 					ok.Add(1)
@@ -239,9 +271,9 @@ func TestRefreshConcurrentRotate(t *testing.T) {
 	}
 }
 
-func TestRefreshDefaultTTL(t *testing.T) {
+func contractDefaultTTL(t *testing.T, newStore refreshFactory) {
 	s, clk := newStore(t, 0)
-	_, exp, err := s.Issue("u", "n")
+	_, exp, err := s.Issue(context.Background(), "u", "n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ type Server struct {
 
 	users   userv1.UserServiceClient
 	signer  *jwtauth.Signer
-	refresh *RefreshStore
+	refresh RefreshTokens
 	health  func() bool
 	now     func() time.Time
 }
@@ -54,7 +54,7 @@ type Server struct {
 // access tokens with signer and keeps refresh tokens in refresh. health
 // reports whether the process is serving; nil means always. Of the options,
 // it reads WithClock, for the time HealthCheck reports.
-func NewServer(users userv1.UserServiceClient, signer *jwtauth.Signer, refresh *RefreshStore, health func() bool, opts ...Option) *Server {
+func NewServer(users userv1.UserServiceClient, signer *jwtauth.Signer, refresh RefreshTokens, health func() bool, opts ...Option) *Server {
 	o := newOptions(opts)
 	return &Server{users: users, signer: signer, refresh: refresh, health: health, now: o.now}
 }
@@ -88,7 +88,7 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 		return nil, status.Error(codes.Internal, msgInternal)
 	}
 	tokens, err := s.issue(user.GetId(), user.GetUsername(), func() (string, time.Time, error) {
-		return s.refresh.Issue(user.GetId(), user.GetUsername())
+		return s.refresh.Issue(ctx, user.GetId(), user.GetUsername())
 	})
 	if err != nil {
 		return nil, err
@@ -120,12 +120,12 @@ func userServiceError(err error) error {
 
 // Refresh exchanges a refresh token for a new token pair. The presented
 // token is used up; presenting it again revokes every token of its login.
-func (s *Server) Refresh(_ context.Context, req *authv1.RefreshRequest) (*authv1.RefreshResponse, error) {
+func (s *Server) Refresh(ctx context.Context, req *authv1.RefreshRequest) (*authv1.RefreshResponse, error) {
 	token, err := refreshTokenArg(req.GetRefreshToken())
 	if err != nil {
 		return nil, err
 	}
-	userID, username, newToken, expiresAt, err := s.refresh.Rotate(token)
+	userID, username, newToken, expiresAt, err := s.refresh.Rotate(ctx, token)
 	if err != nil {
 		return nil, refreshError(err)
 	}
@@ -141,12 +141,12 @@ func (s *Server) Refresh(_ context.Context, req *authv1.RefreshRequest) (*authv1
 // Logout revokes the family of the given refresh token, ending that login
 // on every device that shares it. Access tokens already issued stay valid
 // until they expire, which their short lifetime bounds.
-func (s *Server) Logout(_ context.Context, req *authv1.LogoutRequest) (*authv1.LogoutResponse, error) {
+func (s *Server) Logout(ctx context.Context, req *authv1.LogoutRequest) (*authv1.LogoutResponse, error) {
 	token, err := refreshTokenArg(req.GetRefreshToken())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.refresh.Revoke(token); err != nil {
+	if err := s.refresh.Revoke(ctx, token); err != nil {
 		return nil, refreshError(err)
 	}
 	return &authv1.LogoutResponse{}, nil
@@ -172,7 +172,7 @@ func (s *Server) issue(userID, username string, refresh func() (string, time.Tim
 	}
 	rt, rtExp, err := refresh()
 	if err != nil {
-		return nil, status.Error(codes.Internal, msgInternal)
+		return nil, refreshError(err)
 	}
 	return &authv1.TokenPair{
 		AccessToken:      access,
@@ -202,6 +202,9 @@ func refreshError(err error) error {
 		if errors.Is(err, known) {
 			return status.Error(codes.Unauthenticated, known.Error()+"; log in again")
 		}
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return status.Error(codes.Unavailable, ErrUnavailable.Error()+"; try again")
 	}
 	return status.Error(codes.Internal, msgInternal)
 }

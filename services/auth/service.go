@@ -9,6 +9,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/timeout"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
@@ -16,8 +17,10 @@ import (
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
+	"github.com/golden-stack/golden/observability/grpcclient"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/jwtauth"
+	"github.com/golden-stack/golden/observability/postgres"
 	rl "github.com/golden-stack/golden/observability/ratelimit"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/security"
@@ -34,6 +37,11 @@ type Config struct {
 	// CallTimeout bounds each call to the user service.
 	CallTimeout time.Duration
 	Token       TokenConfig
+	// Store is where refresh tokens live: "memory" (this instance only; a
+	// restart logs everyone out) or "postgres" (the database at DB, shared
+	// by every instance).
+	Store string
+	DB    postgres.Config
 }
 
 // TokenConfig is how the auth service signs tokens.
@@ -70,6 +78,8 @@ func DefaultConfig() Config {
 			AccessTTL:  15 * time.Minute,
 			RefreshTTL: 24 * time.Hour,
 		},
+		Store: "memory",
+		DB:    postgres.DefaultConfig(),
 	}
 }
 
@@ -84,6 +94,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Token.Audience, "token-audience", c.Token.Audience, "audience (aud) written into access tokens")
 	fs.DurationVar(&c.Token.AccessTTL, "access-ttl", c.Token.AccessTTL, "lifetime of access tokens")
 	fs.DurationVar(&c.Token.RefreshTTL, "refresh-ttl", c.Token.RefreshTTL, "lifetime of refresh tokens")
+	fs.StringVar(&c.Store, "store", c.Store, `where refresh tokens live: "memory" (this instance only) or "postgres" (the database at --db-url, shared by every instance)`)
+	c.DB.RegisterFlags(fs)
 }
 
 // Validate checks every setting and names each bad one.
@@ -99,6 +111,10 @@ func (c *Config) Validate() error {
 	v.Positive("access-ttl", c.Token.AccessTTL)
 	v.Positive("refresh-ttl", c.Token.RefreshTTL)
 	v.Check(c.Token.RefreshTTL >= c.Token.AccessTTL, "refresh-ttl", "(%s) must not be shorter than --access-ttl (%s)", c.Token.RefreshTTL, c.Token.AccessTTL)
+	v.Check(c.Store == "memory" || c.Store == "postgres", "store", "%q is not memory or postgres", c.Store)
+	if c.Store == "postgres" {
+		c.DB.Validate(&v)
+	}
 	return v.Err()
 }
 
@@ -107,6 +123,7 @@ type Service struct {
 	kit   *service.Kit
 	grpc  *grpcserver.Server
 	users *grpc.ClientConn
+	db    *pgxpool.Pool // nil with the memory store
 }
 
 // New validates cfg, binds the service's ports and wires the request path
@@ -134,14 +151,21 @@ func (s *Service) start(cfg Config) error {
 	if err != nil {
 		return config.SettingError("token-private-key", err)
 	}
-	if s.users, err = s.kit.Dial("user", cfg.UserAddr, grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout))); err != nil {
+	// A credential check only reads: retried once on another instance.
+	if s.users, err = s.kit.Dial("user", cfg.UserAddr,
+		grpcclient.ServiceConfig(userv1.UserService_VerifyCredentials_FullMethodName),
+		grpc.WithChainUnaryInterceptor(timeout.UnaryClientInterceptor(cfg.CallTimeout))); err != nil {
 		return config.SettingError("user-addr", err)
 	}
 	if s.grpc, err = listenGRPC(s.kit, cfg); err != nil {
 		return err
 	}
+	sessions, err := s.newStore(cfg)
+	if err != nil {
+		return err
+	}
 	signer := jwtauth.NewSigner(key, cfg.Token.Issuer, cfg.Token.Audience, cfg.Token.AccessTTL)
-	authv1.RegisterAuthServiceServer(s.grpc.GRPC(), NewServer(userv1.NewUserServiceClient(s.users), signer, NewRefreshStore(cfg.Token.RefreshTTL), s.grpc.Serving))
+	authv1.RegisterAuthServiceServer(s.grpc.GRPC(), NewServer(userv1.NewUserServiceClient(s.users), signer, sessions, s.grpc.Serving))
 	s.kit.Metrics.InitializeMetrics(s.grpc.GRPC()) // every method's series from zero
 	s.kit.SetReady(s.grpc.Serving)
 	return s.kit.Register(discovery.Instance{Name: cfg.Name, Port: s.grpc.Addr().(*net.TCPAddr).Port}, s.grpc.SetNotServing)
@@ -214,6 +238,8 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // the shutdown timeout and flushes spans and logs. It returns nil after a
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
+	// Connections close after the servers drained: in-flight calls finish.
+	defer s.closeDB()
 	defer s.users.Close()
 	return s.kit.Run(ctx, s.grpc)
 }
@@ -228,5 +254,32 @@ func (s *Service) Close() {
 	if s.users != nil {
 		_ = s.users.Close()
 	}
+	s.closeDB()
 	s.kit.Close()
 }
+
+func (s *Service) closeDB() {
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// newStore returns the refresh token store cfg names. The PostgreSQL pool is
+// opened (and the schema migrated) here, so that a database that cannot be
+// reached fails the start with an error naming --db-url and its host.
+func (s *Service) newStore(cfg Config) (RefreshTokens, error) {
+	if cfg.Store == "memory" {
+		return NewRefreshStore(cfg.Token.RefreshTTL), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	var err error
+	if s.db, err = postgres.Open(ctx, cfg.DB, Migrations, s.kit.Tracing.TracerProvider(), s.kit.Registry); err != nil {
+		return nil, err
+	}
+	return NewPostgresRefreshStore(s.db, cfg.Token.RefreshTTL), nil
+}
+
+// startTimeout bounds connecting to the database and migrating it at start,
+// including the wait for another instance's migration.
+const startTimeout = 3 * time.Minute

@@ -14,6 +14,7 @@ import (
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
+	"github.com/golden-stack/golden/observability/grpcclient"
 	"github.com/golden-stack/golden/observability/lifecycle"
 	"github.com/golden-stack/golden/observability/metrics"
 	"github.com/golden-stack/golden/observability/requestid"
@@ -94,12 +95,14 @@ func New(cfg Config) (*Service, error) {
 
 // start builds what New builds after the kit; on error, close releases it.
 func (s *Service) start(cfg Config) error {
+	// Reads are retried once on another instance; writes are not.
 	authConn, err := s.kit.Dial("auth", cfg.AuthAddr)
 	if err != nil {
 		return config.SettingError("auth-addr", err)
 	}
 	s.conns = append(s.conns, authConn)
-	userConn, err := s.kit.Dial("user", cfg.UserAddr)
+	userConn, err := s.kit.Dial("user", cfg.UserAddr, grpcclient.ServiceConfig(
+		userv1.UserService_GetUser_FullMethodName, userv1.UserService_ListUsers_FullMethodName))
 	if err != nil {
 		return config.SettingError("user-addr", err)
 	}
@@ -125,7 +128,11 @@ func (s *Service) start(cfg Config) error {
 	s.http = lifecycle.NewHTTPServer("http", lis, handler)
 
 	var draining atomic.Bool
-	s.kit.SetReady(func() bool { return !draining.Load() })
+	// Ready once auth and user each have an instance to call: no request
+	// meets an empty list at start-up.
+	s.kit.SetReady(func() bool {
+		return !draining.Load() && grpcclient.Ready(authConn) && grpcclient.Ready(userConn)
+	})
 	return s.kit.Register(discovery.Instance{
 		Name:      cfg.Name,
 		Port:      lis.Addr().(*net.TCPAddr).Port,

@@ -5,6 +5,6 @@
 // service (VerifyCredentials, before any token exists).
 //
 // The request path is written out in ListenGRPC; New adds the server, its
-// traced store (memory, or Consul's KV store shared by every instance) and
+// traced store (memory, or PostgreSQL shared by every instance) and
 // the Consul registration.
 package user

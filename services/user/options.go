@@ -6,7 +6,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// options holds what Option sets. NewMemoryStore, NewConsulStore and
+// options holds what Option sets. NewMemoryStore, NewPostgresStore and
 // NewServer each read the fields they need, so one Option type serves all
 // three.
 type options struct {
@@ -35,11 +35,11 @@ func newOptions(opts []Option) options {
 	return o
 }
 
-// Option configures a MemoryStore, a ConsulStore or a Server. Each option
+// Option configures a MemoryStore, a PostgresStore or a Server. Each option
 // says which constructors read it; the others ignore it.
 type Option func(*options)
 
-// WithClock sets the clock a MemoryStore or ConsulStore uses for CreatedAt
+// WithClock sets the clock a MemoryStore or PostgresStore uses for CreatedAt
 // and UpdatedAt, so tests can use fixed times. A nil now keeps time.Now.
 // IDs still come from the real clock because their order must follow
 // actual creation order. NewServer ignores it.

@@ -3,10 +3,13 @@ package user
 import (
 	"context"
 	"net"
+	"time"
 
 	"google.golang.org/grpc"
 
-	"github.com/golden-stack/golden/observability/consul"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/golden-stack/golden/observability/postgres"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/tracing"
 
@@ -34,9 +37,9 @@ type Config struct {
 	// BcryptCost is the work factor of password hashes.
 	BcryptCost int
 	// Store is where accounts live: "memory" (this instance only) or
-	// "consul" (Consul's KV store, shared by every instance).
-	Store       string
-	StorePrefix string
+	// "postgres" (the database at DB, shared by every instance).
+	Store string
+	DB    postgres.Config
 }
 
 // TokenConfig is how the user service verifies access tokens: with the
@@ -65,10 +68,10 @@ func DefaultConfig() Config {
 				security.ChannelzMethods: {security.OperatorIdentity},
 			},
 		},
-		Token:       TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
-		BcryptCost:  bcrypt.DefaultCost,
-		Store:       "memory",
-		StorePrefix: "golden/user",
+		Token:      TokenConfig{PublicKey: "certs/token-signing.pub", Issuer: "golden-auth", Audience: "golden"},
+		BcryptCost: bcrypt.DefaultCost,
+		Store:      "memory",
+		DB:         postgres.DefaultConfig(),
 	}
 }
 
@@ -80,8 +83,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Token.Issuer, "token-issuer", c.Token.Issuer, "required issuer (iss) of access tokens")
 	fs.StringVar(&c.Token.Audience, "token-audience", c.Token.Audience, "required audience (aud) of access tokens")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt work factor of password hashes (4-31; each step doubles the cost)")
-	fs.StringVar(&c.Store, "store", c.Store, `where accounts live: "memory" (this instance only) or "consul" (KV store at --consul-addr, shared by every instance)`)
-	fs.StringVar(&c.StorePrefix, "store-prefix", c.StorePrefix, "KV prefix of the consul store")
+	fs.StringVar(&c.Store, "store", c.Store, `where accounts live: "memory" (this instance only) or "postgres" (the database at --db-url, shared by every instance)`)
+	c.DB.RegisterFlags(fs)
 }
 
 // Validate checks every setting and names each bad one.
@@ -92,8 +95,10 @@ func (c *Config) Validate() error {
 	v.FileExists("token-public-key", c.Token.PublicKey)
 	v.Check(c.Token.Issuer != "", "token-issuer", "must be set")
 	v.Check(c.Token.Audience != "", "token-audience", "must be set")
-	v.Check(c.Store == "memory" || c.Store == "consul", "store", "%q is not memory or consul", c.Store)
-	v.Check(c.Store != "consul" || c.Discovery.ConsulAddr != "", "store", "consul needs --consul-addr")
+	v.Check(c.Store == "memory" || c.Store == "postgres", "store", "%q is not memory or postgres", c.Store)
+	if c.Store == "postgres" {
+		c.DB.Validate(&v)
+	}
 	v.Check(c.BcryptCost >= bcrypt.MinCost && c.BcryptCost <= bcrypt.MaxCost, "bcrypt-cost", "must be between %d and %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.BcryptCost)
 	return v.Err()
 }
@@ -114,6 +119,7 @@ var publicMethods = []string{
 type Service struct {
 	kit  *service.Kit
 	grpc *grpcserver.Server
+	db   *pgxpool.Pool // nil with the memory store
 }
 
 // New validates cfg, binds the service's ports and wires the request path
@@ -140,7 +146,7 @@ func (s *Service) start(cfg Config) error {
 	if s.grpc, err = ListenGRPC(s.kit, cfg); err != nil {
 		return err
 	}
-	accounts, err := newStore(cfg)
+	accounts, err := s.newStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -227,6 +233,8 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // the shutdown timeout and flushes spans and logs. It returns nil after a
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
+	// The pool closes after the servers drained: in-flight calls finish.
+	defer s.closeDB()
 	return s.kit.Run(ctx, s.grpc)
 }
 
@@ -237,21 +245,32 @@ func (s *Service) Close() {
 	if s.grpc != nil {
 		s.grpc.Close()
 	}
+	s.closeDB()
 	s.kit.Close()
 }
 
-// newStore returns the account store cfg names.
-func newStore(cfg Config) (Store, error) {
+func (s *Service) closeDB() {
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// newStore returns the account store cfg names. The PostgreSQL pool is
+// opened (and the schema migrated) here, so that a database that cannot be
+// reached fails the start with an error naming --db-url and its host.
+func (s *Service) newStore(cfg Config) (Store, error) {
 	if cfg.Store == "memory" {
 		return NewMemoryStore(), nil
 	}
-	client, err := consul.NewClient(cfg.Discovery.ConsulAddr)
-	if err != nil {
-		return nil, config.SettingError("consul-addr", err)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	var err error
+	if s.db, err = postgres.Open(ctx, cfg.DB, Migrations, s.kit.Tracing.TracerProvider(), s.kit.Registry); err != nil {
+		return nil, err
 	}
-	s, err := NewConsulStore(client, cfg.StorePrefix)
-	if err != nil {
-		return nil, config.SettingError("store-prefix", err)
-	}
-	return s, nil
+	return NewPostgresStore(s.db), nil
 }
+
+// startTimeout bounds connecting to the database and migrating it at start,
+// including the wait for another instance's migration.
+const startTimeout = 3 * time.Minute

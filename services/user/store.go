@@ -35,7 +35,7 @@ var (
 	// ErrAlreadyExists reports that the username or email is already taken.
 	ErrAlreadyExists = errors.New("user: already exists")
 	// ErrUnavailable reports that a Store backed by another system (such as
-	// ConsulStore) could not reach it or got no definite answer from it.
+	// PostgresStore) could not reach it or got no definite answer from it.
 	// The operation may or may not have taken effect; retrying later may
 	// succeed. Errors wrapping it carry the cause for logs and traces only.
 	ErrUnavailable = errors.New("user store unavailable")

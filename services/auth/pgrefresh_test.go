@@ -1,0 +1,120 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/golden-stack/golden/internal/testbackend"
+	"github.com/golden-stack/golden/observability/postgres"
+)
+
+// openPool opens dsn as the service does: migrations applied.
+func openPool(t *testing.T, dsn string) *pgxpool.Pool {
+	t.Helper()
+	cfg := postgres.DefaultConfig()
+	cfg.URL = dsn
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := postgres.Open(ctx, cfg, Migrations, noop.NewTracerProvider(), nil)
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// TestPostgresRefreshStore runs the RefreshTokens contract and what only
+// two instances sharing one database show, on a real PostgreSQL server.
+func TestPostgresRefreshStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	pg := testbackend.StartPostgres(t)
+	var n atomic.Int64
+	newDB := func(t *testing.T) string { return pg.CreateDatabase(t, fmt.Sprintf("auth%d", n.Add(1))) }
+
+	t.Run("Contract", func(t *testing.T) {
+		testRefreshContract(t, func(t *testing.T, ttl time.Duration) (RefreshTokens, *fakeClock) {
+			clk := newFakeClock()
+			return NewPostgresRefreshStore(openPool(t, newDB(t)), ttl, WithClock(clk.Now)), clk
+		})
+	})
+
+	// Two instances on one database, as in docker-compose.yml.
+	dsn := newDB(t)
+	a := NewPostgresRefreshStore(openPool(t, dsn), time.Hour)
+	b := NewPostgresRefreshStore(openPool(t, dsn), time.Hour)
+	ctx := context.Background()
+
+	t.Run("ConcurrentRotationOnTwoInstances", func(t *testing.T) {
+		for round := range 100 {
+			tok := mustIssue(t, a)
+			var wins, reuses atomic.Int32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for _, s := range []RefreshTokens{a, b} {
+				wg.Go(func() {
+					<-start
+					_, _, _, _, err := s.Rotate(ctx, tok)
+					switch {
+					case err == nil:
+						wins.Add(1)
+					case errors.Is(err, ErrReused):
+						reuses.Add(1)
+					default:
+						t.Errorf("round %d: %v", round, err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if wins.Load() != 1 || reuses.Load() != 1 {
+				t.Fatalf("round %d: %d wins, %d reuses; want exactly one of each", round, wins.Load(), reuses.Load())
+			}
+		}
+	})
+
+	t.Run("ReuseSeenByOneRevokesOnBoth", func(t *testing.T) {
+		first := mustIssue(t, a)
+		second := mustRotate(t, a, first)
+		if _, _, _, _, err := b.Rotate(ctx, first); !errors.Is(err, ErrReused) {
+			t.Fatalf("replay on the other instance: %v, want ErrReused", err)
+		}
+		for name, s := range map[string]RefreshTokens{"a": a, "b": b} {
+			if _, _, _, _, err := s.Rotate(ctx, second); !errors.Is(err, ErrRevoked) {
+				t.Errorf("instance %s after the reuse: %v, want ErrRevoked", name, err)
+			}
+		}
+	})
+
+	t.Run("LogoutOnOneEndsTheSessionOnBoth", func(t *testing.T) {
+		tok := mustIssue(t, a)
+		if err := b.Revoke(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, _, err := a.Rotate(ctx, tok); !errors.Is(err, ErrRevoked) {
+			t.Errorf("rotation after logout elsewhere: %v, want ErrRevoked", err)
+		}
+	})
+
+	t.Run("DatabaseDown", func(t *testing.T) {
+		tok := mustIssue(t, a)
+		pg.Stop()
+		start := time.Now()
+		_, _, _, _, err := a.Rotate(ctx, tok)
+		if !errors.Is(err, ErrUnavailable) || time.Since(start) > 3*time.Second {
+			t.Errorf("Rotate with the database down: %v after %s, want a fast ErrUnavailable", err, time.Since(start))
+		}
+		pg.Start(t)
+		// The token was not used up by the failed attempt.
+		mustRotate(t, a, tok)
+	})
+}
