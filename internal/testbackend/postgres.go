@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golden-stack/golden/observability/postgres"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // PostgresBin is where Debian's postgresql-15 package installs the server
@@ -137,4 +141,20 @@ func (p *Postgres) ready() error {
 func (p *Postgres) port() string {
 	_, port, _ := net.SplitHostPort(p.Addr)
 	return port
+}
+
+// OpenPool opens the database at dsn as a service does: a pool with the
+// schema of m migrated, closed when the test ends.
+func OpenPool(t testing.TB, dsn string, m postgres.Migrations) *pgxpool.Pool {
+	t.Helper()
+	cfg := postgres.DefaultConfig()
+	cfg.URL = dsn
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := postgres.Open(ctx, cfg, m, noop.NewTracerProvider(), nil)
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

@@ -9,27 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/trace/noop"
-
 	"github.com/golden-stack/golden/internal/testbackend"
-	"github.com/golden-stack/golden/observability/postgres"
 )
-
-// openPool opens dsn as the service does: migrations applied.
-func openPool(t *testing.T, dsn string) *pgxpool.Pool {
-	t.Helper()
-	cfg := postgres.DefaultConfig()
-	cfg.URL = dsn
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := postgres.Open(ctx, cfg, Migrations, noop.NewTracerProvider(), nil)
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
 
 // TestPostgresRefreshStore runs the RefreshTokens contract and what only
 // two instances sharing one database show, on a real PostgreSQL server.
@@ -44,14 +25,14 @@ func TestPostgresRefreshStore(t *testing.T) {
 	t.Run("Contract", func(t *testing.T) {
 		testRefreshContract(t, func(t *testing.T, ttl time.Duration) (RefreshTokens, *fakeClock) {
 			clk := newFakeClock()
-			return NewPostgresRefreshStore(openPool(t, newDB(t)), ttl, WithClock(clk.Now)), clk
+			return NewPostgresRefreshStore(testbackend.OpenPool(t, newDB(t), Migrations), ttl, WithClock(clk.Now)), clk
 		})
 	})
 
 	// Two instances on one database, as in docker-compose.yml.
 	dsn := newDB(t)
-	a := NewPostgresRefreshStore(openPool(t, dsn), time.Hour)
-	b := NewPostgresRefreshStore(openPool(t, dsn), time.Hour)
+	a := NewPostgresRefreshStore(testbackend.OpenPool(t, dsn, Migrations), time.Hour)
+	b := NewPostgresRefreshStore(testbackend.OpenPool(t, dsn, Migrations), time.Hour)
 	ctx := context.Background()
 
 	t.Run("ConcurrentRotationOnTwoInstances", func(t *testing.T) {

@@ -10,26 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/golden-stack/golden/internal/testbackend"
-	"github.com/golden-stack/golden/observability/postgres"
 )
-
-// openPool opens dsn as the service does: migrations applied.
-func openPool(t *testing.T, dsn string) *pgxpool.Pool {
-	t.Helper()
-	cfg := postgres.DefaultConfig()
-	cfg.URL = dsn
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := postgres.Open(ctx, cfg, Migrations, noop.NewTracerProvider(), nil)
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
 
 // TestPostgresStore runs the Store contract and what only a shared
 // database shows on one real PostgreSQL server, a database per store.
@@ -43,7 +26,7 @@ func TestPostgresStore(t *testing.T) {
 
 	t.Run("Conformance", func(t *testing.T) {
 		testStoreConformance(t, func(t *testing.T, now func() time.Time) Store {
-			return NewPostgresStore(openPool(t, newDB(t)), WithClock(now))
+			return NewPostgresStore(testbackend.OpenPool(t, newDB(t), Migrations), WithClock(now))
 		})
 	})
 
@@ -54,7 +37,7 @@ func TestPostgresStore(t *testing.T) {
 		var wg sync.WaitGroup
 		pools := make([]*pgxpool.Pool, 4)
 		for i := range pools {
-			wg.Go(func() { pools[i] = openPool(t, dsn) })
+			wg.Go(func() { pools[i] = testbackend.OpenPool(t, dsn, Migrations) })
 		}
 		wg.Wait()
 		a, b := NewPostgresStore(pools[0]), NewPostgresStore(pools[1])
@@ -63,7 +46,7 @@ func TestPostgresStore(t *testing.T) {
 			t.Fatalf("second instance reads %+v, %v", got, err)
 		}
 		// And again later: nothing to do, nothing lost.
-		c := NewPostgresStore(openPool(t, dsn))
+		c := NewPostgresStore(testbackend.OpenPool(t, dsn, Migrations))
 		if _, err := c.GetByUsername(context.Background(), "ALICE"); err != nil {
 			t.Fatalf("after re-opening: %v", err)
 		}
@@ -75,7 +58,7 @@ func TestPostgresStore(t *testing.T) {
 
 	t.Run("TwoInstancesOneAccount", func(t *testing.T) {
 		dsn := newDB(t)
-		a, b := NewPostgresStore(openPool(t, dsn)), NewPostgresStore(openPool(t, dsn))
+		a, b := NewPostgresStore(testbackend.OpenPool(t, dsn, Migrations)), NewPostgresStore(testbackend.OpenPool(t, dsn, Migrations))
 		var wins atomic.Int64
 		var wg sync.WaitGroup
 		for i := range 20 {
@@ -100,7 +83,7 @@ func TestPostgresStore(t *testing.T) {
 	})
 
 	t.Run("DatabaseDownAndBack", func(t *testing.T) {
-		s := NewPostgresStore(openPool(t, newDB(t)))
+		s := NewPostgresStore(testbackend.OpenPool(t, newDB(t), Migrations))
 		u := mustCreate(t, s, User{Username: "carol", Email: "carol@example.com", PasswordHash: []byte("h")})
 		pg.Stop()
 		start := time.Now()
