@@ -112,7 +112,9 @@ func TestOneRequestEndToEnd(t *testing.T) {
 	}
 	jaeger := testbackend.StartJaeger(t, "../jaeger/config.yaml")
 	logs := captureGELF(t)
+	db := testbackend.StartPostgres(t).CreateDatabase(t, "golden")
 	s := startStack(t, func(sc *stackConfig) {
+		sc.user.Store, sc.user.DB.URL = "postgres", db
 		for _, st := range []*service.Settings{&sc.user.Settings, &sc.auth.Settings, &sc.gateway.Settings} {
 			st.Tracing.Endpoint = jaeger.OTLPGRPCAddr
 			st.Tracing.SampleRatio = 1
@@ -154,8 +156,9 @@ func TestOneRequestEndToEnd(t *testing.T) {
 		return nil
 	})
 
-	// The trace in Jaeger covers gateway, user and the store, linked
-	// gateway server -> gateway client -> user server -> store.
+	// The trace in Jaeger covers gateway, user, the store and its SQL,
+	// linked gateway server -> gateway client -> user server -> store ->
+	// query.
 	var tr *jaegerTrace
 	eventually(t, time.Minute, "trace in Jaeger", func() error {
 		var err error
@@ -176,7 +179,12 @@ func TestOneRequestEndToEnd(t *testing.T) {
 				return fmt.Errorf("no span %q in %v", want, have)
 			}
 		}
-		return nil
+		for _, sp := range tr.Spans {
+			if hasTag(sp.Tags, "db.system.name", "postgresql") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no PostgreSQL span in %v", have)
 	})
 	parentOf := map[string]string{}
 	nameOf := map[string]string{}
@@ -198,10 +206,28 @@ func TestOneRequestEndToEnd(t *testing.T) {
 			t.Errorf("parent of %q is %q, want %q", name, nameOf[parentOf[spanID]], want)
 		}
 	}
+	var queryUnderStore bool
 	for _, sp := range tr.Spans {
 		if nameOf[sp.SpanID] == "gateway GET /v1/users/{id}" && !hasTag(sp.Tags, "request_id", rid) {
 			t.Errorf("gateway span lacks request_id=%s: %v", rid, sp.Tags)
 		}
+		if !hasTag(sp.Tags, "db.system.name", "postgresql") {
+			continue
+		}
+		// SQL spans (pool.acquire, the query, its prepare): never a
+		// parameter value (the user ID asked for) in a tag.
+		for _, tg := range sp.Tags {
+			if v := fmt.Sprint(tg.Value); strings.Contains(v, id) {
+				t.Errorf("SQL span %q: tag %s carries a parameter value: %q", sp.OperationName, tg.Key, v)
+			}
+		}
+		if hasTag(sp.Tags, "db.query.text", "SELECT id, username, email, password_hash, created_at, updated_at FROM users WHERE id = $1") &&
+			nameOf[parentOf[sp.SpanID]] == "user user.store.Get" {
+			queryUnderStore = true
+		}
+	}
+	if !queryUnderStore {
+		t.Error("no SQL span with the statement under the user.store.Get span")
 	}
 
 	// golden lookup, with Graylog replayed from what GELF delivered.
