@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type fleet struct {
 	consulAddr string
 	db         string
 	httpAddr   string // the gateway's, fixed so that load can start first
+	adminURL   string // the gateway's admin server, once started
 	mu         sync.Mutex
 	running    map[string]*member
 }
@@ -85,7 +87,7 @@ func (f *fleet) start(name string) {
 		enableConsul(&c.Settings, f.consulAddr)
 		gw, err := gateway.New(c)
 		fail(err)
-		svc = gw
+		svc, f.adminURL = gw, "http://"+gw.AdminAddr()
 	}
 	stop := runServiceUntil(f.t, svc)
 	f.t.Cleanup(stop)
@@ -219,7 +221,7 @@ func TestTrafficSurvivesRestartsAndOutages(t *testing.T) {
 	for _, name := range []string{"user-1", "user-2", "auth-1", "auth-2", "gateway"} {
 		f.start(name)
 	}
-	eventually(t, 30*time.Second, "gateway ready", readyz("http://"+f.httpAddr+"/v1/users?page_size=1"))
+	eventually(t, 30*time.Second, "gateway ready", testbackend.HTTPReady(f.adminURL+"/readyz"))
 	ready := time.Now()
 	waitPassing(t, client, map[string]int{"user": 2, "auth": 2, "gateway": 1}, 30*time.Second)
 	time.Sleep(5 * time.Second)
@@ -296,8 +298,11 @@ func TestTrafficSurvivesRestartsAndOutages(t *testing.T) {
 	rotateOnTwoInstances(t, f)
 
 	if rss, err := postgresRSS(); err == nil {
-		t.Logf("PostgreSQL resident memory under the load: %d MiB", rss>>20)
+		t.Logf("PostgreSQL resident memory under the load: %d MiB (all its processes; shared buffers counted in each)", rss>>20)
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("this process (five services, the load generator, the test) under the load: heap in use %d MiB, %d goroutines", ms.HeapInuse>>20, runtime.NumGoroutine())
 }
 
 // rotateOnTwoInstances logs in through auth-1, then rotates the refresh
@@ -352,23 +357,6 @@ func rotateOnTwoInstances(t *testing.T, f *fleet) {
 		}
 	}
 	t.Logf("(d) 100 rounds of one refresh token rotated on two auth instances at once: exactly one win each, the family revoked on both")
-}
-
-// readyz returns an eventually check that passes once GET url answers
-// without a server error.
-func readyz(url string) func() error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	return func() error {
-		resp, err := client.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 500 {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
 }
 
 // postgresRSS sums the resident memory of the postgres processes on this

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ type Postgres struct {
 	dir  string
 	run  []string // the command that runs the server, as the right user
 	proc *Process
+	dbs  atomic.Int64 // databases made by NewDatabase
 }
 
 // StartPostgres initializes a database cluster in a temporary folder and
@@ -109,6 +111,13 @@ func (p *Postgres) CreateDatabase(t testing.TB, name string) string {
 		t.Fatalf("creating database %s: %v\n%s", name, err, out)
 	}
 	return p.DSN(name)
+}
+
+// NewDatabase creates a database of its own for one store under test and
+// returns its connection string.
+func (p *Postgres) NewDatabase(t testing.TB) string {
+	t.Helper()
+	return p.CreateDatabase(t, fmt.Sprintf("test%d", p.dbs.Add(1)))
 }
 
 // Start starts the server (again) on its folder and port, and waits until

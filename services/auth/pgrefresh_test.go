@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,18 +18,16 @@ func TestPostgresRefreshStore(t *testing.T) {
 		t.Skip("starts PostgreSQL")
 	}
 	pg := testbackend.StartPostgres(t)
-	var n atomic.Int64
-	newDB := func(t *testing.T) string { return pg.CreateDatabase(t, fmt.Sprintf("auth%d", n.Add(1))) }
 
 	t.Run("Contract", func(t *testing.T) {
 		testRefreshContract(t, func(t *testing.T, ttl time.Duration) (RefreshTokens, *fakeClock) {
 			clk := newFakeClock()
-			return NewPostgresRefreshStore(testbackend.OpenPool(t, newDB(t), Migrations), ttl, WithClock(clk.Now)), clk
+			return NewPostgresRefreshStore(testbackend.OpenPool(t, pg.NewDatabase(t), Migrations), ttl, WithClock(clk.Now)), clk
 		})
 	})
 
 	// Two instances on one database, as in docker-compose.yml.
-	dsn := newDB(t)
+	dsn := pg.NewDatabase(t)
 	a := NewPostgresRefreshStore(testbackend.OpenPool(t, dsn, Migrations), time.Hour)
 	b := NewPostgresRefreshStore(testbackend.OpenPool(t, dsn, Migrations), time.Hour)
 	ctx := context.Background()

@@ -21,17 +21,15 @@ func TestPostgresStore(t *testing.T) {
 		t.Skip("starts PostgreSQL")
 	}
 	pg := testbackend.StartPostgres(t)
-	var n atomic.Int64
-	newDB := func(t *testing.T) string { return pg.CreateDatabase(t, fmt.Sprintf("users%d", n.Add(1))) }
 
 	t.Run("Conformance", func(t *testing.T) {
 		testStoreConformance(t, func(t *testing.T, now func() time.Time) Store {
-			return NewPostgresStore(testbackend.OpenPool(t, newDB(t), Migrations), WithClock(now))
+			return NewPostgresStore(testbackend.OpenPool(t, pg.NewDatabase(t), Migrations), WithClock(now))
 		})
 	})
 
 	t.Run("MigrationsIdempotentAndLocked", func(t *testing.T) {
-		dsn := newDB(t)
+		dsn := pg.NewDatabase(t)
 		// Instances starting together: one migrates, the others wait on
 		// the advisory lock and find the schema current.
 		var wg sync.WaitGroup
@@ -57,7 +55,7 @@ func TestPostgresStore(t *testing.T) {
 	})
 
 	t.Run("TwoInstancesOneAccount", func(t *testing.T) {
-		dsn := newDB(t)
+		dsn := pg.NewDatabase(t)
 		a, b := NewPostgresStore(testbackend.OpenPool(t, dsn, Migrations)), NewPostgresStore(testbackend.OpenPool(t, dsn, Migrations))
 		var wins atomic.Int64
 		var wg sync.WaitGroup
@@ -83,7 +81,7 @@ func TestPostgresStore(t *testing.T) {
 	})
 
 	t.Run("DatabaseDownAndBack", func(t *testing.T) {
-		s := NewPostgresStore(testbackend.OpenPool(t, newDB(t), Migrations))
+		s := NewPostgresStore(testbackend.OpenPool(t, pg.NewDatabase(t), Migrations))
 		u := mustCreate(t, s, User{Username: "carol", Email: "carol@example.com", PasswordHash: []byte("h")})
 		pg.Stop()
 		start := time.Now()
