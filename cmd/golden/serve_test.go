@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/config"
@@ -154,4 +157,52 @@ func freeAddr(t *testing.T) string {
 	}
 	defer lis.Close()
 	return lis.Addr().String()
+}
+
+// TestServeExitsCleanWithTelemetryDown runs `golden serve user` with
+// Graylog (GELF over TCP) and Jaeger unreachable: a SIGTERM drain must still
+// end without an error (exit 0), since the service itself did not fail.
+func TestServeExitsCleanWithTelemetryDown(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := pki.Ensure(dir, pki.EnsureOptions{Names: []string{"user"}}); err != nil {
+		t.Fatal(err)
+	}
+	admin := freeAddr(t)
+	closed := freeAddr(t) // nothing listens there
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"serve", "user", "--log-level", "info",
+		"--grpc-addr", "127.0.0.1:0", "--admin-addr", admin,
+		"--tls-ca", filepath.Join(dir, "ca.crt"), "--tls-cert", filepath.Join(dir, "user.crt"), "--tls-key", filepath.Join(dir, "user.key"),
+		"--token-public-key", filepath.Join(dir, "token-signing.pub"),
+		"--gelf-addr", closed, "--gelf-protocol", "tcp", "--otlp-endpoint", closed,
+		"--shutdown-timeout", "3s"})
+	ctx, sigterm := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	ready := func() bool {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			sigterm()
+			t.Fatalf("not ready within 20s: %v", <-done)
+		}
+	}
+	sigterm()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("clean drain with Graylog and Jaeger down ended with %v, want exit 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of SIGTERM")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -479,5 +480,40 @@ func TestStreamServerInterceptor(t *testing.T) {
 	}
 	if seen == nil || seen.Subject != "user-1" {
 		t.Errorf("claims = %+v", seen)
+	}
+}
+
+// TestVerifyRefusesClaimsOfWrongType signs, with the right key, claims
+// whose JSON types are wrong: golang-jwt would read "exp":"1893..." as a
+// date; Verify refuses each with a message naming the claim.
+func TestVerifyRefusesClaimsOfWrongType(t *testing.T) {
+	_, v, _, priv := newPair(t)
+	exp := strconv.FormatInt(testNow.Add(10*time.Minute).Unix(), 10)
+	base := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": testIssuer, "aud": testAudience, "sub": "user-1", "username": "alice",
+			"exp": testNow.Add(10 * time.Minute).Unix(), "iat": testNow.Unix()}
+	}
+	if _, err := v.Verify(craft(t, jwt.SigningMethodEdDSA, priv, base())); err != nil {
+		t.Fatalf("well-typed claims refused: %v", err)
+	}
+	for claim, value := range map[string]any{
+		"exp":      exp,
+		"iat":      strconv.FormatInt(testNow.Unix(), 10),
+		"sub":      42,
+		"username": []string{"alice"},
+		"aud":      map[string]string{"x": testAudience},
+	} {
+		c := base()
+		c[claim] = value
+		_, err := v.Verify(craft(t, jwt.SigningMethodEdDSA, priv, c))
+		if !errors.Is(err, ErrMalformedToken) && !errors.Is(err, ErrAudience) {
+			t.Errorf("%s = %#v: Verify = %v, want it refused", claim, value, err)
+			continue
+		}
+		// The dates are what golang-jwt itself lets through: the message
+		// must say which claim.
+		if _, isString := value.(string); isString && !strings.Contains(err.Error(), "claim "+claim) {
+			t.Errorf("%s = %#v: error %q does not name the claim", claim, value, err)
+		}
 	}
 }

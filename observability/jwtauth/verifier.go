@@ -1,9 +1,13 @@
 package jwtauth
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,8 +123,55 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if claims.Subject == "" {
 		return nil, &VerifyError{kind: ErrMissingClaim, detail: "sub"}
 	}
+	if err := checkClaimTypes(token); err != nil {
+		return nil, err
+	}
 	v.cache.put(token, claims, claims.ExpiresAt.Add(v.leeway), now)
 	return claims, nil
+}
+
+// claimKinds are the JSON types the claims golden reads must have:
+// golang-jwt accepts a NumericDate sent as a string ("exp":"1700000000"),
+// and a claim of an unexpected type is a token nobody here signed.
+var claimKinds = map[string]string{
+	"exp": "number", "nbf": "number", "iat": "number",
+	"iss": "string", "sub": "string", "jti": "string", "username": "string",
+	"aud": "string or array",
+}
+
+// checkClaimTypes refuses a token whose claims, as sent, have other JSON
+// types than claimKinds says. It runs after the signature check, on the
+// payload that signature covered.
+func checkClaimTypes(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return &VerifyError{kind: ErrMalformedToken}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return &VerifyError{kind: ErrMalformedToken}
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return &VerifyError{kind: ErrMalformedToken}
+	}
+	for name, kind := range claimKinds {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		var first byte
+		if t := bytes.TrimSpace(v); len(t) > 0 {
+			first = t[0]
+		}
+		number := first == '-' || first >= '0' && first <= '9'
+		ok = kind == "number" && number || kind == "string" && first == '"' ||
+			kind == "string or array" && (first == '"' || first == '[')
+		if !ok {
+			return &VerifyError{kind: ErrMalformedToken, detail: "claim " + name + " must be a JSON " + kind}
+		}
+	}
+	return nil
 }
 
 // verifiedCacheSize bounds the tokens remembered as verified: a few

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxEchoedFieldName bounds a field name quoted back in an error message.
@@ -58,6 +59,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, dst any)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest("request body must not be empty")
 	}
+	if !utf8.Valid(data) {
+		// encoding/json would replace the bytes with U+FFFD: two different
+		// passwords would become one.
+		return badRequest("request body is not valid UTF-8")
+	}
 	if e := checkObject(data, jsonFields(dst)); e != nil {
 		return e
 	}
@@ -72,7 +78,26 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, dst any)
 		// unknown fields.
 		return badRequest("invalid request body")
 	}
+	// A \ud800-style escape of half a surrogate pair decodes to U+FFFD
+	// as silently; no field of the API has a use for that character.
+	if name := replacedField(dst); name != "" {
+		return badRequest(fmt.Sprintf("field %q is not valid UTF-8 (an unpaired surrogate escape or U+FFFD)", name))
+	}
 	return nil
+}
+
+// replacedField returns the JSON name of the first string field of *dst
+// holding U+FFFD, or "".
+func replacedField(dst any) string {
+	v := reflect.ValueOf(dst).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() == reflect.String && strings.ContainsRune(f.String(), utf8.RuneError) {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			return name
+		}
+	}
+	return ""
 }
 
 // checkContentType accepts application/json with at most a charset=utf-8

@@ -6,11 +6,13 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/metadata"
@@ -19,6 +21,7 @@ import (
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"github.com/golden-stack/golden/observability/requestid"
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 const (
@@ -156,6 +159,14 @@ func NewHandler(auth authv1.AuthServiceClient, users userv1.UserServiceClient, o
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every string of the request that the API reads must be UTF-8: gRPC
+	// refuses other strings (a 500), and replacing bytes silently would let
+	// two different inputs mean the same thing. Checked here, once, for
+	// every route; JSON bodies are checked by decodeJSON.
+	if what := invalidUTF8(r); what != "" {
+		writeError(w, r, *badRequest(what + " is not valid UTF-8"))
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		// No route: the mux answers 404, 405 or a redirect; turn its
 		// plain-text errors into JSON ones.
@@ -163,6 +174,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// invalidUTF8 names the part of r that is not valid UTF-8 once decoded: the
+// path, a query parameter (name or value) or the Authorization header; ""
+// when all are.
+func invalidUTF8(r *http.Request) string {
+	if !utf8.ValidString(r.URL.Path) {
+		return "the request path"
+	}
+	for k, vs := range r.URL.Query() {
+		if !utf8.ValidString(k) {
+			return "a query parameter name"
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return fmt.Sprintf("query parameter %q", safetext.Line(k, 64))
+			}
+		}
+	}
+	if !utf8.ValidString(r.Header.Get("Authorization")) {
+		return "the Authorization header"
+	}
+	return ""
 }
 
 func (h *handler) logger() logrus.FieldLogger {
