@@ -23,6 +23,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/trace"
 	"google.golang.org/grpc"
 	channelz "google.golang.org/grpc/channelz/service"
 	"google.golang.org/grpc/codes"
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/golden-stack/golden/observability/requestid"
@@ -65,13 +67,53 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 	}
 }
 
-// WithDebugPages turns on grpc-go's request tracing, shown on the admin
-// port's /debug/requests page, and registers the channelz service so that
-// tools like grpcdebug can inspect channels and sockets. Channelz is an
-// ordinary method on this mTLS port: the authorization policy decides who may
-// call it ("grpc.channelz.v1.Channelz/*"). The tracing switch is
-// process-wide.
+// WithDebugPages traces every call on the admin port's /debug/requests page
+// (golang.org/x/net/trace: method, request ID, caller, status, duration)
+// and registers the channelz service so that tools like grpcdebug can
+// inspect channels and sockets. Channelz is an ordinary method on this mTLS
+// port: the authorization policy decides who may call it
+// ("grpc.channelz.v1.Channelz/*").
+//
+// Messages are never shown: grpc-go's own tracing (grpc.EnableTracing)
+// prints each request and response in full, passwords and tokens included,
+// and protobuf-go's text format does not honour the debug_redact option the
+// contracts set on those fields.
 func WithDebugPages() Option { return func(o *options) { o.debug = true } }
+
+// traceUnary and traceStream record each call on /debug/requests without
+// its messages.
+func traceUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	tr := newTrace(ctx, info.FullMethod)
+	resp, err := handler(ctx, req)
+	finishTrace(tr, err)
+	return resp, err
+}
+
+func traceStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	tr := newTrace(ss.Context(), info.FullMethod)
+	err := handler(srv, ss)
+	finishTrace(tr, err)
+	return err
+}
+
+func newTrace(ctx context.Context, fullMethod string) trace.Trace {
+	service, method, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	tr := trace.New("grpc.Server."+service, method)
+	caller := "none"
+	if p, ok := peer.FromContext(ctx); ok {
+		caller = p.Addr.String()
+	}
+	tr.LazyPrintf("request_id=%s peer=%s", requestid.FromContext(ctx), caller)
+	return tr
+}
+
+func finishTrace(tr trace.Trace, err error) {
+	if err != nil {
+		tr.LazyPrintf("%s", status.Code(err))
+		tr.SetError()
+	}
+	tr.Finish()
+}
 
 // WithLogger sets the logger for lifecycle events; nil keeps logrus's
 // standard logger.
@@ -146,7 +188,7 @@ func Listen(addr string, tlsConf *tls.Config, opts ...Option) (*Server, error) {
 	}, o.extra...)
 
 	if o.debug {
-		grpc.EnableTracing = true
+		srvOpts = append(srvOpts, grpc.ChainUnaryInterceptor(traceUnary), grpc.ChainStreamInterceptor(traceStream))
 	}
 	s := &Server{
 		grpc:   grpc.NewServer(srvOpts...),

@@ -505,25 +505,25 @@ var File_golden_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_golden_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x19golden/auth/v1/auth.proto\x12\x0egolden.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x02\n" +
-	"\tTokenPair\x12!\n" +
-	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12F\n" +
-	"\x11access_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessExpiresAt\x12#\n" +
-	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12H\n" +
+	"\x19golden/auth/v1/auth.proto\x12\x0egolden.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n" +
+	"\tTokenPair\x12&\n" +
+	"\faccess_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\vaccessToken\x12F\n" +
+	"\x11access_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessExpiresAt\x12(\n" +
+	"\rrefresh_token\x18\x03 \x01(\tB\x03\x80\x01\x01R\frefreshToken\x12H\n" +
 	"\x12refresh_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\x12\x1d\n" +
 	"\n" +
-	"token_type\x18\x05 \x01(\tR\ttokenType\"F\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\"K\n" +
 	"\fLoginRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"B\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1f\n" +
+	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"B\n" +
 	"\rLoginResponse\x121\n" +
-	"\x06tokens\x18\x01 \x01(\v2\x19.golden.auth.v1.TokenPairR\x06tokens\"5\n" +
-	"\x0eRefreshRequest\x12#\n" +
-	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"D\n" +
+	"\x06tokens\x18\x01 \x01(\v2\x19.golden.auth.v1.TokenPairR\x06tokens\":\n" +
+	"\x0eRefreshRequest\x12(\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"D\n" +
 	"\x0fRefreshResponse\x121\n" +
-	"\x06tokens\x18\x01 \x01(\v2\x19.golden.auth.v1.TokenPairR\x06tokens\"4\n" +
-	"\rLogoutRequest\x12#\n" +
-	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
+	"\x06tokens\x18\x01 \x01(\v2\x19.golden.auth.v1.TokenPairR\x06tokens\"9\n" +
+	"\rLogoutRequest\x12(\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse\"\x14\n" +
 	"\x12HealthCheckRequest\"\xd7\x01\n" +
 	"\x13HealthCheckResponse\x12B\n" +
