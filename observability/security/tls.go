@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -42,57 +45,131 @@ func (f Files) Validate(v *config.Validator) {
 	v.FileExists("tls-key", f.Key)
 }
 
-func (f Files) load() (tls.Certificate, *x509.CertPool, error) {
-	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+func (f Files) load() (*keyPair, *x509.CertPool, error) {
+	kp, err := loadKeyPair(f.Cert, f.Key)
 	if err != nil {
-		return tls.Certificate{}, nil, config.SettingError("tls-cert", fmt.Errorf("loading the key pair with %s: %w", config.Setting("tls-key"), err))
+		return nil, nil, err
 	}
 	pem, err := os.ReadFile(f.CA)
 	if err != nil {
-		return tls.Certificate{}, nil, config.SettingError("tls-ca", err)
+		return nil, nil, config.SettingError("tls-ca", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return tls.Certificate{}, nil, config.SettingError("tls-ca", fmt.Errorf("%q holds no PEM certificate", f.CA))
+		return nil, nil, config.SettingError("tls-ca", fmt.Errorf("%q holds no PEM certificate", f.CA))
 	}
-	return cert, pool, nil
+	return kp, pool, nil
 }
 
-// ServerConfig returns the TLS configuration of a gRPC server. Client
+// keyPair is a certificate and its key, read from their files and read
+// again when either file changes, so that a certificate renewed in place
+// (`golden certs ensure`) is used by the next handshakes without a restart.
+// The files are looked at on a handshake, at most once per reloadCheck. A
+// pair that does not load (the key written but not yet the certificate, say)
+// leaves the current one in use until the next look. The CA is read once:
+// changing the root needs a restart.
+type keyPair struct {
+	certFile, keyFile string
+
+	mu      sync.Mutex
+	current *tls.Certificate
+	stamp   string // size and modification time of both files
+	checked time.Time
+}
+
+// reloadCheck bounds how often the files are looked at.
+const reloadCheck = time.Second
+
+// loadKeyPair reads the pair, with an error naming the settings.
+func loadKeyPair(certFile, keyFile string) (*keyPair, error) {
+	kp := &keyPair{certFile: certFile, keyFile: keyFile, stamp: fileStamp(certFile, keyFile), checked: time.Now()}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, config.SettingError("tls-cert", fmt.Errorf("loading the key pair with %s: %w", config.Setting("tls-key"), err))
+	}
+	kp.current = &cert
+	return kp, nil
+}
+
+// get returns the pair to present now, reloading it when the files changed.
+func (k *keyPair) get() *tls.Certificate {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := time.Now()
+	if now.Sub(k.checked) < reloadCheck {
+		return k.current
+	}
+	k.checked = now
+	stamp := fileStamp(k.certFile, k.keyFile)
+	if stamp == k.stamp {
+		return k.current
+	}
+	cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+	if err != nil {
+		return k.current // half-written: look again later
+	}
+	k.current, k.stamp = &cert, stamp
+	return k.current
+}
+
+// fileStamp identifies the present version of the files.
+func fileStamp(paths ...string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+// ServerConfig returns the TLS configuration of a gRPC server, presenting
+// the certificate in its files as they are at each handshake. Client
 // certificates are verified against the CA whenever one is presented; a
 // connection without one is let through the handshake on purpose, so that
 // plain health probes (grpc.health.v1) can reach the server, and every other
 // method is refused by the authorization interceptor with Unauthenticated, a
 // clearer answer than a failed handshake.
 func ServerConfig(f Files) (*tls.Config, error) {
-	cert, pool, err := f.load()
+	kp, pool, err := f.load()
 	if err != nil {
 		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
-		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion: tls.VersionTLS13,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return kp.get(), nil
+		},
+		ClientCAs:  pool,
+		ClientAuth: tls.VerifyClientCertIfGiven,
 	}, nil
 }
 
 // ClientConfig returns the TLS configuration for calling the service named
 // server: its certificate must chain to the CA and carry server as a DNS
 // name, whatever address discovery dialled. This client presents its own
-// certificate as its identity.
+// certificate, as its files are at each handshake, as its identity.
 func ClientConfig(f Files, server string) (*tls.Config, error) {
 	if server == "" {
 		return nil, errors.New("security: server name is required to verify the peer")
 	}
-	cert, pool, err := f.load()
+	kp, pool, err := f.load()
 	if err != nil {
 		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
-		ServerName:   server,
+		MinVersion: tls.VersionTLS13,
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert := kp.get()
+			// As with Certificates: offer it only to a server that accepts
+			// its CA; otherwise send none (Unauthenticated, not a failed
+			// handshake).
+			if cri.SupportsCertificate(cert) != nil {
+				return &tls.Certificate{}, nil
+			}
+			return cert, nil
+		},
+		RootCAs:    pool,
+		ServerName: server,
 	}, nil
 }

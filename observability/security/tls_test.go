@@ -42,18 +42,18 @@ func TestServerAndClientConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ServerConfig: %v", err)
 	}
-	if srv.MinVersion != tls.VersionTLS13 || srv.ClientAuth != tls.VerifyClientCertIfGiven || srv.ClientCAs == nil || len(srv.Certificates) != 1 {
-		t.Errorf("ServerConfig = MinVersion %x, ClientAuth %v, ClientCAs %v, %d certificates",
-			srv.MinVersion, srv.ClientAuth, srv.ClientCAs != nil, len(srv.Certificates))
+	if srv.MinVersion != tls.VersionTLS13 || srv.ClientAuth != tls.VerifyClientCertIfGiven || srv.ClientCAs == nil || srv.GetCertificate == nil {
+		t.Errorf("ServerConfig = MinVersion %x, ClientAuth %v, ClientCAs %v, GetCertificate %v",
+			srv.MinVersion, srv.ClientAuth, srv.ClientCAs != nil, srv.GetCertificate != nil)
 	}
 
 	cli, err := ClientConfig(files, "auth")
 	if err != nil {
 		t.Fatalf("ClientConfig: %v", err)
 	}
-	if cli.MinVersion != tls.VersionTLS13 || cli.ServerName != "auth" || cli.RootCAs == nil || len(cli.Certificates) != 1 || cli.InsecureSkipVerify {
-		t.Errorf("ClientConfig = MinVersion %x, ServerName %q, RootCAs %v, %d certificates, InsecureSkipVerify %v",
-			cli.MinVersion, cli.ServerName, cli.RootCAs != nil, len(cli.Certificates), cli.InsecureSkipVerify)
+	if cli.MinVersion != tls.VersionTLS13 || cli.ServerName != "auth" || cli.RootCAs == nil || cli.GetClientCertificate == nil || cli.InsecureSkipVerify {
+		t.Errorf("ClientConfig = MinVersion %x, ServerName %q, RootCAs %v, GetClientCertificate %v, InsecureSkipVerify %v",
+			cli.MinVersion, cli.ServerName, cli.RootCAs != nil, cli.GetClientCertificate != nil, cli.InsecureSkipVerify)
 	}
 }
 
