@@ -61,6 +61,15 @@ func (f Files) load() (*keyPair, *x509.CertPool, error) {
 	return kp, pool, nil
 }
 
+// offered returns cert if the server's request accepts it, else an empty
+// certificate (none sent).
+func offered(cri *tls.CertificateRequestInfo, cert *tls.Certificate) *tls.Certificate {
+	if cri.SupportsCertificate(cert) == nil {
+		return cert
+	}
+	return &tls.Certificate{}
+}
+
 // keyPair is a certificate and its key, read from their files and read
 // again when either file changes, so that a certificate renewed in place
 // (`golden certs ensure`) is used by the next handshakes without a restart.
@@ -160,14 +169,10 @@ func ClientConfig(f Files, server string) (*tls.Config, error) {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			cert := kp.get()
 			// As with Certificates: offer it only to a server that accepts
 			// its CA; otherwise send none (Unauthenticated, not a failed
 			// handshake).
-			if cri.SupportsCertificate(cert) != nil {
-				return &tls.Certificate{}, nil
-			}
-			return cert, nil
+			return offered(cri, kp.get()), nil
 		},
 		RootCAs:    pool,
 		ServerName: server,
