@@ -72,7 +72,12 @@ Exit status:
 
 Every flag can also be set as GOLDEN_<FLAG>; prefer GOLDEN_GRAYLOG_PASSWORD or
 --graylog-password-file to --graylog-password, which shows in the process list.`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: usageArgs(func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("name one request ID: golden lookup REQUEST-ID (the X-Request-ID of a response), got %d arguments", len(args))
+			}
+			return nil
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The ID first: its error is the one that matters when both are wrong.
 			if err := lookup.CheckRequestID(args[0]); err != nil {

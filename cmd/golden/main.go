@@ -8,6 +8,7 @@
 //	golden loadgen                   steady, realistic load on the gateway API
 //	golden fault set|clear|list      inject errors and latency at run time (Consul KV)
 //	golden probe URL                 exit 0 when URL answers 2xx (container healthchecks)
+//	golden version                   version, VCS revision and Go version of this binary
 package main
 
 import (
@@ -16,8 +17,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
+	"github.com/golden-stack/golden/observability/metrics"
 	"github.com/spf13/cobra"
 )
 
@@ -39,12 +42,29 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
+	build := metrics.BuildInfo{}.Resolve()
 	root := &cobra.Command{
 		Use:           "golden",
 		Short:         "Observable gRPC reference services and their tools",
+		Version:       build.Version, // --version
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd(), newLoadgenCmd())
+	root.SetVersionTemplate("golden {{.Version}}\n")
+	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd(), newLoadgenCmd(),
+		newVersionCmd(build))
 	return root
+}
+
+// newVersionCmd returns "golden version": what golden_build_info reports.
+func newVersionCmd(build metrics.BuildInfo) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, VCS revision and Go version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "golden %s (revision %s, %s)\n", build.Version, build.Revision, runtime.Version())
+			return err
+		},
+	}
 }

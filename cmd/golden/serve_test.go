@@ -13,6 +13,7 @@ import (
 
 	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/metrics"
 )
 
 // TestServeRejectsBadSettings runs the real command line: every bad value,
@@ -204,5 +205,23 @@ func TestServeExitsCleanWithTelemetryDown(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of SIGTERM")
+	}
+}
+
+// TestVersion prints the build version the metrics report, as a command
+// and as --version.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("golden %v: %v", args, err)
+		}
+		want := "golden " + metrics.BuildInfo{}.Resolve().Version
+		if !strings.HasPrefix(out.String(), want) {
+			t.Errorf("golden %v printed %q, want it to start with %q", args, out.String(), want)
+		}
 	}
 }

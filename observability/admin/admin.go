@@ -6,6 +6,7 @@ package admin
 import (
 	"net"
 	"net/http"
+	"net/http/pprof"
 
 	"golang.org/x/net/trace"
 
@@ -48,10 +49,28 @@ func New(lis net.Listener, ready func() bool) *Server {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // EnableDebugPages mounts golang.org/x/net/trace's /debug/requests (recent
-// requests per method, with latency buckets) and /debug/events. The pages
-// show request details, so x/net/trace answers them only to loopback clients
-// (trace.AuthRequest), whatever address the admin port binds.
+// requests per method, with latency buckets) and /debug/events, and Go's
+// profiles under /debug/pprof/ (net/http/pprof: heap, goroutine, profile,
+// trace, ...). The pages show request details and profiles show memory, so
+// they are answered only to loopback clients (x/net/trace's AuthRequest),
+// whatever address the admin port binds.
 func (s *Server) EnableDebugPages() {
 	s.mux.HandleFunc("GET /debug/requests", trace.Traces)
 	s.mux.HandleFunc("GET /debug/events", trace.Events)
+	s.mux.Handle("GET /debug/pprof/", loopbackOnly(http.HandlerFunc(pprof.Index)))
+	s.mux.Handle("GET /debug/pprof/cmdline", loopbackOnly(http.HandlerFunc(pprof.Cmdline)))
+	s.mux.Handle("GET /debug/pprof/profile", loopbackOnly(http.HandlerFunc(pprof.Profile)))
+	s.mux.Handle("GET /debug/pprof/symbol", loopbackOnly(http.HandlerFunc(pprof.Symbol)))
+	s.mux.Handle("GET /debug/pprof/trace", loopbackOnly(http.HandlerFunc(pprof.Trace)))
+}
+
+// loopbackOnly answers 401 to clients that are not on this machine.
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, _ := trace.AuthRequest(r); !ok {
+			http.Error(w, "debug pages answer loopback clients only", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

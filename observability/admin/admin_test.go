@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,5 +108,35 @@ func TestListenTakenPort(t *testing.T) {
 	defer lis.Close()
 	if _, err := Listen(lis.Addr().String(), func() bool { return true }); err == nil {
 		t.Errorf("Listen on a taken port succeeded")
+	}
+}
+
+// TestDebugPages mounts the debug pages: loopback clients get the request
+// traces and Go's profiles; anyone else is refused.
+func TestDebugPages(t *testing.T) {
+	s, base := start(t, func() bool { return true })
+	if code, _ := do(t, http.MethodGet, base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without debug pages = %d, want 404", code)
+	}
+	s.EnableDebugPages()
+	for path, want := range map[string]string{
+		"/debug/pprof/":                  "goroutine",
+		"/debug/pprof/goroutine?debug=1": "goroutine profile",
+		"/debug/pprof/cmdline":           "",
+		"/debug/requests":                "/debug/requests",
+	} {
+		if code, body := do(t, http.MethodGet, base+path); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET %s from loopback = %d, body lacks %q", path, code, want)
+		}
+	}
+	// The same handlers asked by a client on another machine.
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/profile?seconds=1"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = "192.0.2.10:40000"
+		rec := httptest.NewRecorder()
+		s.mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s from 192.0.2.10 = %d, want 401", path, rec.Code)
+		}
 	}
 }

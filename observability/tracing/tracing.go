@@ -24,6 +24,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 
@@ -146,9 +147,16 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
+	// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, as every other
+	// OpenTelemetry service reads them, win over golden's own attributes.
+	if env, err := resource.New(context.Background(), resource.WithFromEnv()); err == nil {
+		if merged, err := resource.Merge(res, env); err == nil {
+			res = merged
+		}
+	}
 
 	exporter := o.exporter
-	if exporter == nil && cfg.Endpoint != "" {
+	if exporter == nil && (cfg.Endpoint != "" || otlpFromEnv()) {
 		exporter, err = newOTLPExporter(cfg)
 		if err != nil {
 			return nil, err
@@ -158,10 +166,13 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 	sdkOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithRawSpanLimits(spanLimits()),
-		// Parent-based: a request that arrives sampled (or not) keeps that
-		// decision, so a trace is never cut into pieces; only new traces
-		// are sampled at the ratio.
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+	}
+	// Without OTEL_TRACES_SAMPLER, which the SDK reads when given no
+	// sampler: parent-based, so that a request that arrives sampled (or
+	// not) keeps that decision and a trace is never cut into pieces; only
+	// new traces are sampled at the ratio.
+	if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
+		sdkOpts = append(sdkOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))))
 	}
 	if exporter != nil {
 		// Without WithBlocking a full queue drops spans instead of
@@ -227,11 +238,16 @@ func spanLimits() sdktrace.SpanLimits {
 }
 
 func newOTLPExporter(cfg Config) (sdktrace.SpanExporter, error) {
-	opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.Endpoint)}
-	if cfg.Insecure {
-		opts = append(opts, otlptracegrpc.WithInsecure())
-	} else {
-		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})))
+	var opts []otlptracegrpc.Option
+	// Without --otlp-endpoint the exporter takes OTEL_EXPORTER_OTLP_*
+	// (endpoint, insecure, headers, ...) from the environment itself.
+	if cfg.Endpoint != "" {
+		opts = append(opts, otlptracegrpc.WithEndpoint(cfg.Endpoint))
+		if cfg.Insecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		} else {
+			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})))
+		}
 	}
 	// New only builds a lazy gRPC client; nothing is dialled here, so the
 	// context is unused in practice.
@@ -240,6 +256,11 @@ func newOTLPExporter(cfg Config) (sdktrace.SpanExporter, error) {
 		return nil, config.SettingError("otlp-endpoint", err)
 	}
 	return exp, nil
+}
+
+// otlpFromEnv reports whether the standard variables name an OTLP endpoint.
+func otlpFromEnv() bool {
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
 // buildVersion returns the main module's version, or "unknown" for builds
