@@ -23,7 +23,10 @@ type allOptions struct {
 	httpAddr, authAddr, userAddr string
 	gatewayAdmin, authAdmin      string
 	userAdmin                    string
-	logLevel, logFormat          string
+	// shared are the kit's settings the three services share: logging
+	// (stdout and GELF), tracing, Consul discovery, fault injection and
+	// debug pages, with the flags and GOLDEN_* variables of `golden serve`.
+	shared service.Settings
 }
 
 func newAllCmd() *cobra.Command {
@@ -35,9 +38,12 @@ func newAllCmd() *cobra.Command {
 		gatewayAdmin: "127.0.0.1:9100",
 		authAdmin:    "127.0.0.1:9101",
 		userAdmin:    "127.0.0.1:9102",
-		logLevel:     "info",
-		logFormat:    "text",
+		shared:       service.Defaults("all", ""),
 	}
+	o.shared.Logging.Format = "text"
+	// The services listen on loopback: that is where Consul and the
+	// callers reach them.
+	o.shared.Discovery.AdvertiseAddr = "127.0.0.1"
 	cmd := &cobra.Command{
 		Use:   "all",
 		Short: "Run auth, user and gateway in one process on loopback, creating certificates on first run",
@@ -57,8 +63,11 @@ func newAllCmd() *cobra.Command {
 	fs.StringVar(&o.gatewayAdmin, "gateway-admin-addr", o.gatewayAdmin, "gateway admin HTTP address")
 	fs.StringVar(&o.authAdmin, "auth-admin-addr", o.authAdmin, "auth admin HTTP address")
 	fs.StringVar(&o.userAdmin, "user-admin-addr", o.userAdmin, "user admin HTTP address")
-	fs.StringVar(&o.logLevel, "log-level", o.logLevel, "log level: trace, debug, info, warn, error")
-	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format on stdout: json or text")
+	o.shared.Logging.RegisterFlags(fs)
+	o.shared.Tracing.RegisterFlags(fs)
+	o.shared.Discovery.RegisterFlags(fs)
+	o.shared.Faults.RegisterFlags(fs)
+	fs.BoolVar(&o.shared.DebugPages, "debug-pages", o.shared.DebugPages, "serve /debug/requests, /debug/events and /debug/pprof on the admin ports (to loopback clients only) and the channelz gRPC service")
 	return cmd
 }
 
@@ -84,9 +93,9 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "certificates in %s: created %v, renewed %v\n", certs, report.Created, report.Renewed)
 	}
 	settings := func(name, adminAddr string) service.Settings {
-		s := service.Defaults(name, adminAddr)
+		s := o.shared
+		s.Name, s.AdminAddr = name, adminAddr
 		s.TLS = security.DefaultFiles(certs, name)
-		s.Logging.Level, s.Logging.Format = o.logLevel, o.logFormat
 		return s
 	}
 

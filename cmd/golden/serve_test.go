@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/golden-stack/golden/internal/pki"
+	"github.com/golden-stack/golden/internal/testbackend"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/metrics"
+	"github.com/hashicorp/consul/api"
 )
 
 // TestServeRejectsBadSettings runs the real command line: every bad value,
@@ -224,4 +227,98 @@ func TestVersion(t *testing.T) {
 			t.Errorf("golden %v printed %q, want it to start with %q", args, out.String(), want)
 		}
 	}
+}
+
+// TestAllWithConsulFaultsAndDebugPages runs `golden all` with the kit's
+// shared flags, as a user without Docker would: the three services register
+// in a real Consul, a fault set in Consul reaches the user service, and the
+// debug pages answer.
+func TestAllWithConsulFaultsAndDebugPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Consul")
+	}
+	consul := testbackend.NewConsul(t)
+	consul.Start(t)
+	client, err := api.NewClient(&api.Config{Address: consul.HTTPAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, userAdmin := freeAddr(t), freeAddr(t)
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"all", "--dir", t.TempDir(), "--log-level", "error",
+		"--http-addr", httpAddr, "--auth-addr", freeAddr(t), "--user-addr", freeAddr(t),
+		"--gateway-admin-addr", freeAddr(t), "--auth-admin-addr", freeAddr(t), "--user-admin-addr", userAdmin,
+		"--consul-addr", consul.HTTPAddr, "--consul-check-interval", "1s", "--consul-check-timeout", "1s", "--consul-drain-wait", "1s",
+		"--debug-pages"})
+	ctx, sigterm := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() {
+		sigterm()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("golden all ended with %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Error("golden all did not stop within a minute")
+		}
+	}()
+	eventually := func(what string, check func() error) {
+		t.Helper()
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			select {
+			case err := <-done:
+				done <- err // for the deferred check
+				t.Fatalf("%s: golden all stopped: %v", what, err)
+			default:
+			}
+			if err = check(); err == nil {
+				return
+			}
+		}
+		t.Fatalf("%s: %v", what, err)
+	}
+	eventually("auth, user and gateway passing in Consul", func() error {
+		for _, svc := range []string{"auth", "user", "gateway"} {
+			entries, _, err := client.Health().Service(svc, "", true, nil)
+			if err != nil || len(entries) != 1 {
+				return fmt.Errorf("%s: %d passing (%v)", svc, len(entries), err)
+			}
+		}
+		return nil
+	})
+	get := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("http://" + userAdmin + "/debug/requests"); code != http.StatusOK {
+		t.Errorf("GET /debug/requests on user's admin port = %d, want 200", code)
+	}
+	// Every sign-up fails once the fault reaches the user service.
+	if _, err := client.KV().Put(&api.KVPair{Key: "golden/faults/user/CreateUser", Value: []byte(`{"error_rate":1,"code":"Unavailable"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	eventually("the fault answered at the gateway", func() error {
+		n++
+		body := fmt.Sprintf(`{"username":"u%d","email":"u%d@example.com","password":"correct-horse-battery"}`, n, n)
+		resp, err := http.Post("http://"+httpAddr+"/v1/users", "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("sign-up answered %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
