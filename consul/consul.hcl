@@ -1,6 +1,9 @@
 # Consul agent of the compose stack: one server that is also the catalog the
 # services register in and the source of Prometheus's service discovery.
 datacenter = "golden"
+# Fixed, so that a re-created container is the same node, not a new one
+# next to a dead one.
+node_name  = "consul"
 data_dir   = "/consul/data"
 server     = true
 bootstrap_expect = 1

@@ -77,6 +77,13 @@ var composePublished = map[string]int{
 	"consul":       8500,
 }
 
+// composePortVars name the variable each published port can be moved with
+// (its default is the port itself).
+var composePortVars = map[string]string{
+	"gateway": "GATEWAY_PORT", "grafana": "GRAFANA_PORT", "prometheus": "PROMETHEUS_PORT",
+	"alertmanager": "ALERTMANAGER_PORT", "jaeger": "JAEGER_PORT", "graylog": "GRAYLOG_PORT", "consul": "CONSUL_PORT",
+}
+
 // composeAdminPorts are the golden services' admin ports (README "Ports").
 var composeAdminPorts = map[string]int{"gateway": 9100, "auth": 9101, "user": 9102}
 
@@ -93,6 +100,7 @@ type composeService struct {
 	Build       any                 `yaml:"build"`
 	Command     composeStrings      `yaml:"command"`
 	Restart     string              `yaml:"restart"`
+	PullPolicy  string              `yaml:"pull_policy"`
 	User        string              `yaml:"user"`
 	Healthcheck *composeHealthcheck `yaml:"healthcheck"`
 	MemLimit    string              `yaml:"mem_limit"`
@@ -234,6 +242,17 @@ func imageTag(image string) (repo, tag string) {
 // exactTag is a release tag with at least major.minor.patch, optionally
 // v-prefixed and suffixed (1.14.11, v3.7.3, 7.0.14, 2.15.0-jammy).
 var exactTag = regexp.MustCompile(`^v?\d+\.\d+\.\d+([-+._][0-9A-Za-z._-]+)?$`)
+
+// TestComposeNeverPullsGoldenImage: golden:local exists in no registry;
+// compose builds it once (the service with build: .) and must not try to
+// pull it for the others.
+func TestComposeNeverPullsGoldenImage(t *testing.T) {
+	for name, s := range loadCompose(t).Services {
+		if s.Image == composeGoldenImage && s.Build == nil && s.PullPolicy != "never" {
+			t.Errorf("%s: runs %s without build: and pull_policy %q, want never", name, composeGoldenImage, s.PullPolicy)
+		}
+	}
+}
 
 func TestComposeImagesArePinned(t *testing.T) {
 	f := loadCompose(t)
@@ -415,8 +434,10 @@ func TestComposePublishesOnlyUserFacingPortsOnLoopback(t *testing.T) {
 			if hostIP != "127.0.0.1" {
 				t.Errorf("%s: port %v is published on %q, want 127.0.0.1 only", name, p, hostIP)
 			}
-			if published != strconv.Itoa(want) || target != strconv.Itoa(want) {
-				t.Errorf("%s: port %v, want 127.0.0.1:%d:%d", name, p, want, want)
+			// The published port is a variable defaulting to the port, for
+			// laptops where it is taken.
+			if variable := fmt.Sprintf("${%s:-%d}", composePortVars[name], want); published != variable || target != strconv.Itoa(want) {
+				t.Errorf("%s: port %v, want host_ip 127.0.0.1, published %q, target %d", name, p, variable, want)
 			}
 		}
 	}
