@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
@@ -22,6 +23,7 @@ import (
 	"github.com/golden-stack/golden/observability/lifecycle"
 	"github.com/golden-stack/golden/observability/logging"
 	"github.com/golden-stack/golden/observability/metrics"
+	"github.com/golden-stack/golden/observability/postgres"
 	"github.com/golden-stack/golden/observability/tracing"
 )
 
@@ -51,6 +53,7 @@ type Kit struct {
 	registrar  *discovery.Registrar
 	faultsUsed bool // a gRPC server was bound, so the watcher runs
 	ready      atomic.Pointer[func() bool]
+	db         *pgxpool.Pool // OpenPostgres's, closed after the servers drained
 }
 
 // Start builds the kit from validated settings: it binds the admin port,
@@ -137,6 +140,26 @@ func (k *Kit) ListenGRPC(addr string, tlsConf *tls.Config, opts ...grpc.ServerOp
 	return srv, nil
 }
 
+// dbStartTimeout bounds connecting to the database and migrating it at
+// start, including the wait for another instance's migration.
+const dbStartTimeout = 3 * time.Minute
+
+// OpenPostgres opens the service's PostgreSQL database as c says, its
+// schema brought up to date by m, its queries traced and its pool in the
+// metrics. A database that cannot be reached fails the start with an error
+// naming --db-url and its host. The kit closes the pool after the servers
+// drained (Run), or in Close.
+func (k *Kit) OpenPostgres(c postgres.Config, m postgres.Migrations) (*pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dbStartTimeout)
+	defer cancel()
+	pool, err := postgres.Open(ctx, c, m, k.Tracing.TracerProvider(), k.Registry)
+	if err != nil {
+		return nil, err
+	}
+	k.db = pool
+	return pool, nil
+}
+
 // Dial connects to the service named server: through Consul when discovery
 // is on, at staticAddr otherwise; with client metrics, spans and the request
 // ID on every call.
@@ -198,6 +221,7 @@ func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error 
 		all = append(all, k.registrar)
 	}
 	err := lifecycle.Run(ctx, k.Log, k.ShutdownTimeout, all...)
+	k.closeDB() // after the servers drained: in-flight calls finished
 	if lerr := k.closeLogger(); lerr != nil {
 		// Graylog being down is not the service failing: a clean drain
 		// still exits 0, and the loss is said on stdout.
@@ -214,7 +238,14 @@ func (k *Kit) Close() {
 		cancel()
 	}
 	_ = k.admin.Close()
+	k.closeDB()
 	_ = k.closeLogger()
+}
+
+func (k *Kit) closeDB() {
+	if k.db != nil {
+		k.db.Close()
+	}
 }
 
 func (k *Kit) closeLogger() error {

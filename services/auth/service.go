@@ -9,7 +9,6 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/timeout"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
@@ -123,7 +122,6 @@ type Service struct {
 	kit   *service.Kit
 	grpc  *grpcserver.Server
 	users *grpc.ClientConn
-	db    *pgxpool.Pool // nil with the memory store
 }
 
 // New validates cfg, binds the service's ports and wires the request path
@@ -238,8 +236,6 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // the shutdown timeout and flushes spans and logs. It returns nil after a
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
-	// Connections close after the servers drained: in-flight calls finish.
-	defer s.closeDB()
 	defer s.users.Close()
 	return s.kit.Run(ctx, s.grpc)
 }
@@ -254,32 +250,19 @@ func (s *Service) Close() {
 	if s.users != nil {
 		_ = s.users.Close()
 	}
-	s.closeDB()
 	s.kit.Close()
 }
 
-func (s *Service) closeDB() {
-	if s.db != nil {
-		s.db.Close()
-	}
-}
-
-// newStore returns the refresh token store cfg names. The PostgreSQL pool is
-// opened (and the schema migrated) here, so that a database that cannot be
-// reached fails the start with an error naming --db-url and its host.
+// newStore returns the refresh token store cfg names. The kit opens (and
+// migrates) the PostgreSQL database, and closes it after the servers
+// drained.
 func (s *Service) newStore(cfg Config) (RefreshTokens, error) {
 	if cfg.Store == "memory" {
 		return NewRefreshStore(cfg.Token.RefreshTTL), nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	var err error
-	if s.db, err = postgres.Open(ctx, cfg.DB, Migrations, s.kit.Tracing.TracerProvider(), s.kit.Registry); err != nil {
+	pool, err := s.kit.OpenPostgres(cfg.DB, Migrations)
+	if err != nil {
 		return nil, err
 	}
-	return NewPostgresRefreshStore(s.db, cfg.Token.RefreshTTL), nil
+	return NewPostgresRefreshStore(pool, cfg.Token.RefreshTTL), nil
 }
-
-// startTimeout bounds connecting to the database and migrating it at start,
-// including the wait for another instance's migration.
-const startTimeout = 3 * time.Minute

@@ -3,11 +3,8 @@ package user
 import (
 	"context"
 	"net"
-	"time"
 
 	"google.golang.org/grpc"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/golden-stack/golden/observability/postgres"
 	"github.com/golden-stack/golden/observability/requestid"
@@ -119,7 +116,6 @@ var publicMethods = []string{
 type Service struct {
 	kit  *service.Kit
 	grpc *grpcserver.Server
-	db   *pgxpool.Pool // nil with the memory store
 }
 
 // New validates cfg, binds the service's ports and wires the request path
@@ -233,8 +229,6 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // the shutdown timeout and flushes spans and logs. It returns nil after a
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
-	// The pool closes after the servers drained: in-flight calls finish.
-	defer s.closeDB()
 	return s.kit.Run(ctx, s.grpc)
 }
 
@@ -245,32 +239,19 @@ func (s *Service) Close() {
 	if s.grpc != nil {
 		s.grpc.Close()
 	}
-	s.closeDB()
 	s.kit.Close()
 }
 
-func (s *Service) closeDB() {
-	if s.db != nil {
-		s.db.Close()
-	}
-}
-
-// newStore returns the account store cfg names. The PostgreSQL pool is
-// opened (and the schema migrated) here, so that a database that cannot be
-// reached fails the start with an error naming --db-url and its host.
+// newStore returns the account store cfg names. The kit opens (and
+// migrates) the PostgreSQL database, and closes it after the servers
+// drained.
 func (s *Service) newStore(cfg Config) (Store, error) {
 	if cfg.Store == "memory" {
 		return NewMemoryStore(), nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	var err error
-	if s.db, err = postgres.Open(ctx, cfg.DB, Migrations, s.kit.Tracing.TracerProvider(), s.kit.Registry); err != nil {
+	pool, err := s.kit.OpenPostgres(cfg.DB, Migrations)
+	if err != nil {
 		return nil, err
 	}
-	return NewPostgresStore(s.db), nil
+	return NewPostgresStore(pool), nil
 }
-
-// startTimeout bounds connecting to the database and migrating it at start,
-// including the wait for another instance's migration.
-const startTimeout = 3 * time.Minute
