@@ -7,16 +7,24 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
+.PHONY: build test test-compose test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
 
-## test: vet, formatting, the linter, backend configs, and every test with
-## the race detector against real backends (built once into a cache by
-## `backends`).
+## test: vet, formatting, the linter, backend configs, every test with the
+## race detector against real backends (built once into a cache by
+## `backends`), then docker-compose.yml on a Docker engine (test-compose).
 test: vet fmt-check lint backends check-configs
 	GOLDEN_REQUIRE_BACKENDS=1 $(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) test-compose
+
+## test-compose: docker-compose.yml as it is on a real Docker engine, under
+## load (integration/compose_engine_test.go). Uses the running engine, or
+## installs and starts Debian's docker.io as root; images that cannot be
+## pulled are stood in for (README "Stand-in images").
+test-compose: backends
+	GO=$(GO) scripts/test-compose.sh
 
 ## backends: build Consul, Prometheus, Alertmanager, Jaeger and docker compose
 ## from the Go module proxy into ~/.cache/golden/backends (first run only),

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,51 +164,94 @@ func freeAddr(t *testing.T) string {
 	return lis.Addr().String()
 }
 
-// TestServeExitsCleanWithTelemetryDown runs `golden serve user` with
-// Graylog (GELF over TCP) and Jaeger unreachable: a SIGTERM drain must still
-// end without an error (exit 0), since the service itself did not fail.
-func TestServeExitsCleanWithTelemetryDown(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := pki.Ensure(dir, pki.EnsureOptions{Names: []string{"user"}}); err != nil {
+// silentAddr returns the address of a loopback listener that accepts
+// connections and never answers, as a backend that hangs does.
+func silentAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	admin := freeAddr(t)
-	closed := freeAddr(t) // nothing listens there
-	cmd := newRootCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs([]string{"serve", "user", "--log-level", "info",
-		"--grpc-addr", "127.0.0.1:0", "--admin-addr", admin,
-		"--tls-ca", filepath.Join(dir, "ca.crt"), "--tls-cert", filepath.Join(dir, "user.crt"), "--tls-key", filepath.Join(dir, "user.key"),
-		"--token-public-key", filepath.Join(dir, "token-signing.pub"),
-		"--gelf-addr", closed, "--gelf-protocol", "tcp", "--otlp-endpoint", closed,
-		"--shutdown-timeout", "3s"})
-	ctx, sigterm := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	ready := func() bool {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err != nil {
-			return false
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
-	for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
+	}()
+	t.Cleanup(func() {
+		lis.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return lis.Addr().String()
+}
+
+// TestServeExitsCleanWithTelemetryDown runs `golden serve user` with
+// Graylog (GELF over TCP) and Jaeger refusing connections, then with both
+// accepting and never answering: a SIGTERM drain must still end without an
+// error (exit 0), since the service itself did not fail, and within
+// --shutdown-timeout, since a container's grace period ends in SIGKILL.
+func TestServeExitsCleanWithTelemetryDown(t *testing.T) {
+	const shutdownTimeout = 3 * time.Second
+	for name, telemetry := range map[string]func(*testing.T) string{"refused": freeAddr, "silent": silentAddr} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := pki.Ensure(dir, pki.EnsureOptions{Names: []string{"user"}}); err != nil {
+				t.Fatal(err)
+			}
+			admin := freeAddr(t)
+			cmd := newRootCmd()
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs([]string{"serve", "user", "--log-level", "info",
+				"--grpc-addr", "127.0.0.1:0", "--admin-addr", admin,
+				"--tls-ca", filepath.Join(dir, "ca.crt"), "--tls-cert", filepath.Join(dir, "user.crt"), "--tls-key", filepath.Join(dir, "user.key"),
+				"--token-public-key", filepath.Join(dir, "token-signing.pub"),
+				"--gelf-addr", telemetry(t), "--gelf-protocol", "tcp", "--otlp-endpoint", telemetry(t),
+				"--shutdown-timeout", shutdownTimeout.String()})
+			ctx, sigterm := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- cmd.ExecuteContext(ctx) }()
+			ready := func() bool {
+				resp, err := http.Get("http://" + admin + "/readyz")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusOK
+			}
+			for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					sigterm()
+					t.Fatalf("not ready within 20s: %v", <-done)
+				}
+			}
 			sigterm()
-			t.Fatalf("not ready within 20s: %v", <-done)
-		}
-	}
-	sigterm()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("clean drain with Graylog and Jaeger down ended with %v, want exit 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop within 30s of SIGTERM")
+			stopped := time.Now()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("clean drain with Graylog and Jaeger down ended with %v, want exit 0", err)
+				}
+				// The deadline, plus what the last steps take to return.
+				if took := time.Since(stopped); took > shutdownTimeout+time.Second {
+					t.Errorf("serve stopped %s after SIGTERM, want within --shutdown-timeout %s", took.Round(time.Millisecond), shutdownTimeout)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not stop within 30s of SIGTERM")
+			}
+		})
 	}
 }
 

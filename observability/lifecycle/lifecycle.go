@@ -65,6 +65,14 @@ func Run(ctx context.Context, log logrus.FieldLogger, timeout time.Duration, com
 		}
 	}
 	for ; running > 0; running-- {
+		// A part that returned counts even when the last Shutdown used up
+		// the deadline (a log flush to an absent Graylog does).
+		select {
+		case err := <-served:
+			errs = append(errs, err)
+			continue
+		default:
+		}
 		select {
 		case err := <-served:
 			errs = append(errs, err)

@@ -310,3 +310,34 @@ func get(c *http.Client, url string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// slowFlush is a Component whose Shutdown lasts until its deadline, as a
+// log flush to an absent Graylog does; its Serve returns when Shutdown
+// begins.
+type slowFlush struct{ *fake }
+
+func (f slowFlush) Shutdown(ctx context.Context) error {
+	f.stopOnce.Do(func() { close(f.stop) })
+	<-ctx.Done()
+	return nil
+}
+
+// TestRunCleanWhenLastShutdownUsesDeadline: every part returned from Serve,
+// but the last Shutdown ended only at the deadline. That is a clean stop,
+// not "still running"; repeated, as the outcome once depended on a race.
+func TestRunCleanWhenLastShutdownUsesDeadline(t *testing.T) {
+	for i := range 20 {
+		j := &journal{}
+		flush, a, b := slowFlush{newFake("logs", j)}, newFake("a", j), newFake("b", j)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, quiet(), 20*time.Millisecond, flush, a, b) }()
+		for _, f := range []*fake{flush.fake, a, b} {
+			<-f.started
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run %d: Run = %v, want nil: every part had returned", i, err)
+		}
+	}
+}

@@ -87,7 +87,8 @@ func newLogger(t testing.TB, mod func(*Config), opts ...Option) (*Logger, *syncB
 	return l, buf, reg
 }
 
-// counter returns the value of a counter series in reg, 0 when absent.
+// counter returns the value of a counter (or gauge) series in reg, 0 when
+// absent.
 func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -115,7 +116,16 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[str
 	return 0
 }
 
-func counterValue(m *dto.Metric) float64 { return m.GetCounter().GetValue() }
+func counterValue(m *dto.Metric) float64 {
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+func queued(t testing.TB, reg *prometheus.Registry) float64 {
+	return counter(t, reg, "golden_log_messages_queued", map[string]string{"sink": "gelf"})
+}
 
 func dropped(t testing.TB, reg *prometheus.Registry, reason string) float64 {
 	return counter(t, reg, "golden_log_messages_dropped_total", map[string]string{"sink": "gelf", "reason": reason})

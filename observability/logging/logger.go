@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -175,4 +176,9 @@ func (l *Logger) Close(ctx context.Context) error {
 		return nil
 	}
 	return l.sink.close(ctx)
+}
+
+// withResolver makes the GELF sink look Graylog's name up with r, for tests.
+func withResolver(r *net.Resolver) Option {
+	return func(o *options) { o.sink.resolver = r }
 }

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ type messageWriter interface {
 type sinkMetrics struct {
 	sent                              prometheus.Counter
 	queueFull, writeError, shutdownDr prometheus.Counter
+	queued                            prometheus.Gauge
 }
 
 // newSinkMetrics registers the counters on reg, or reuses them when another
@@ -58,12 +60,19 @@ func newSinkMetrics(reg prometheus.Registerer) (sinkMetrics, error) {
 		Name: "golden_log_messages_dropped_total",
 		Help: "Log messages not delivered to a log sink, by reason: queue_full (the sink fell behind), write_error (encoding or network failure), shutdown (logged after or still queued at shutdown).",
 	}, []string{"sink", "reason"})
+	queued := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "golden_log_messages_queued",
+		Help: "Log messages waiting for a log sink such as GELF (while Graylog is away they wait here; a full queue drops what follows, as reason queue_full).",
+	}, []string{"sink"})
 	if reg != nil {
 		var err error
-		if sent, err = registerCounterVec(reg, sent); err != nil {
+		if sent, err = register(reg, sent); err != nil {
 			return sinkMetrics{}, err
 		}
-		if dropped, err = registerCounterVec(reg, dropped); err != nil {
+		if dropped, err = register(reg, dropped); err != nil {
+			return sinkMetrics{}, err
+		}
+		if queued, err = register(reg, queued); err != nil {
 			return sinkMetrics{}, err
 		}
 	}
@@ -73,27 +82,32 @@ func newSinkMetrics(reg prometheus.Registerer) (sinkMetrics, error) {
 		queueFull:  dropped.WithLabelValues(sinkGELF, reasonQueueFull),
 		writeError: dropped.WithLabelValues(sinkGELF, reasonWriteError),
 		shutdownDr: dropped.WithLabelValues(sinkGELF, reasonShutdown),
+		queued:     queued.WithLabelValues(sinkGELF),
 	}, nil
 }
 
-func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+// register registers c, or returns the collector of the same name another
+// logger of the process registered (their counts then add up).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	err := reg.Register(c)
 	if err == nil {
 		return c, nil
 	}
 	var are prometheus.AlreadyRegisteredError
 	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
 			return existing, nil
 		}
 	}
-	return nil, fmt.Errorf("registering log sink metrics: %w", err)
+	var zero C
+	return zero, fmt.Errorf("registering log sink metrics: %w", err)
 }
 
 // sink owns the queue and the goroutine that writes it to Graylog. Only
 // that goroutine touches the connection; callers only enqueue.
 type sink struct {
 	addr         string
+	resolver     *net.Resolver
 	dial         func(ctx context.Context) (messageWriter, error)
 	writeTimeout time.Duration
 	backoffMin   time.Duration
@@ -119,6 +133,7 @@ type sink struct {
 
 type sinkOptions struct {
 	writeTimeout, backoffMin, backoffMax time.Duration
+	resolver                             *net.Resolver // nil: net.DefaultResolver
 }
 
 // newSink starts the sink's goroutine; base is the logger's base entry,
@@ -130,6 +145,7 @@ func newSink(protocol, addr string, queueSize int, o sinkOptions, m sinkMetrics,
 	s := &sink{
 		addr:         addr,
 		writeTimeout: o.writeTimeout,
+		resolver:     cmp.Or(o.resolver, net.DefaultResolver),
 		backoffMin:   o.backoffMin,
 		backoffMax:   o.backoffMax,
 		m:            m,
@@ -177,6 +193,7 @@ func (s *sink) accepting() bool {
 func (s *sink) enqueue(m *gelf.Message) {
 	select {
 	case s.queue <- m:
+		s.m.queued.Inc()
 	default:
 		s.m.queueFull.Inc()
 	}
@@ -198,6 +215,7 @@ func (s *sink) run() {
 		var m *gelf.Message
 		select {
 		case m = <-s.queue:
+			s.m.queued.Dec()
 		case <-s.stopping.Done():
 			s.flush(w)
 			w = nil // flush closed it
@@ -265,6 +283,7 @@ func (s *sink) flush(w messageWriter) {
 		var m *gelf.Message
 		select {
 		case m = <-s.queue:
+			s.m.queued.Dec()
 		default:
 			return
 		}
@@ -294,6 +313,7 @@ func (s *sink) dropQueued(extra int) {
 	for {
 		select {
 		case <-s.queue:
+			s.m.queued.Dec()
 			n++
 			continue
 		default:
@@ -315,7 +335,7 @@ func (s *sink) report(err error) {
 			s.reportedDown = now
 			s.downLogged = true
 			s.status.WithError(err).WithField("gelf_addr", s.addr).
-				Warn("GELF sink unavailable; log entries are dropped until it is back")
+				Warn("GELF sink unavailable; log entries wait in its queue, and what does not fit is dropped, until it is back")
 		}
 	case err == nil && !s.healthy:
 		s.healthy = true
@@ -406,9 +426,28 @@ func (s *sink) resolve(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
-	ips, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil {
-		return "", err
+	// Go's own resolver ends a query in flight at its deadline, not when
+	// ctx is cancelled: wait for the answer only as long as ctx lasts, so
+	// that the flush at shutdown keeps its deadline (the lookup ends
+	// within writeTimeout on its own).
+	type answer struct {
+		ips []string
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		ips, err := s.resolver.LookupHost(ctx, host)
+		done <- answer{ips, err}
+	}()
+	var ips []string
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return "", a.err
+		}
+		ips = a.ips
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 	// Prefer IPv4: a UDP "connection" uses the first address only, and
 	// "localhost" often resolves to ::1 first while Graylog listens on IPv4.

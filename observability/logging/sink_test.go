@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,11 +50,18 @@ func TestSinkDownNeverBlocks(t *testing.T) {
 			}, WithWriteTimeout(200*time.Millisecond))
 
 			logMany(l, n)
+			// What waits for the sink is counted, up to the queue size.
+			if q := queued(t, reg); q < 1 || q > 64 {
+				t.Errorf("queued = %v with the sink down, want 1..64", q)
+			}
 
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			err := l.Close(ctx)
 			checkStopped(t, l)
+			if q := queued(t, reg); q != 0 {
+				t.Errorf("queued = %v after Close, want 0", q)
+			}
 			drops := totalDropped(t, reg)
 			if drops == 0 {
 				t.Error("nothing counted as dropped with the sink down")
@@ -253,4 +262,53 @@ func closeLoggerQuietly(l *Logger) {
 	ctx, cancel := contextWithTimeout(waitTimeout)
 	defer cancel()
 	_ = l.Close(ctx)
+}
+
+// TestCloseHonoursDeadlineDuringLookup: Graylog's name is being looked up
+// at a DNS server that never answers (an absent compose service, whose
+// name Docker's DNS forwards and times out) when Close begins. Go's own
+// resolver would hold the query until its own timeout; Close must still
+// end at its deadline.
+func TestCloseHonoursDeadlineDuringLookup(t *testing.T) {
+	dns, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It reads nothing: every query goes unanswered. Closing the queries'
+	// sockets at the end ends the lookup left behind.
+	var mu sync.Mutex
+	var queries []net.Conn
+	t.Cleanup(func() {
+		dns.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range queries {
+			c.Close()
+		}
+	})
+	silent := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "udp", dns.LocalAddr().String())
+		if err == nil {
+			mu.Lock()
+			queries = append(queries, c)
+			mu.Unlock()
+		}
+		return c, err
+	}}
+	l, _, _ := newLogger(t, func(c *Config) {
+		c.GELFAddr = "graylog.golden.test:12201"
+		c.GELFProtocol = "udp"
+	}, WithWriteTimeout(30*time.Second), withResolver(silent))
+	l.Entry().Info("waits for a connection")
+	time.Sleep(100 * time.Millisecond) // the sink is now looking up the name
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_ = l.Close(ctx)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %s with a 300ms deadline during a DNS lookup", took.Round(time.Millisecond))
+	}
+	checkStopped(t, l)
 }

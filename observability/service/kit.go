@@ -207,12 +207,15 @@ func (k *Kit) InstanceID() string {
 // Run serves the admin server, the tracer provider, components and the
 // Consul registrar (in that order) until ctx ends, then stops them in
 // reverse order within the shutdown timeout: the instance deregisters, the
-// service's servers drain, spans are flushed after them, and the admin
-// server (readiness, metrics) goes last. Logs are flushed at the very end.
-// It returns nil after a clean drain, whether or not Jaeger and Graylog
-// took the last spans and logs (what they did not is logged as a warning).
+// service's servers drain, spans are flushed after them, the admin server
+// (readiness, metrics) goes next, and the logs queued for Graylog are
+// flushed last, all within that one deadline so that a telemetry backend
+// that does not answer cannot push the exit past it (and past the
+// container's grace period). It returns nil after a clean drain, whether or
+// not Jaeger and Graylog took the last spans and logs (what they did not is
+// logged as a warning).
 func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error {
-	all := []lifecycle.Component{k.admin, k.Tracing}
+	all := []lifecycle.Component{&logFlush{log: k.Log, logger: k.Logger, stop: make(chan struct{})}, k.admin, k.Tracing}
 	if k.faultsUsed {
 		all = append(all, k.Faults)
 	}
@@ -222,12 +225,34 @@ func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error 
 	}
 	err := lifecycle.Run(ctx, k.Log, k.ShutdownTimeout, all...)
 	k.closeDB() // after the servers drained: in-flight calls finished
-	if lerr := k.closeLogger(); lerr != nil {
-		// Graylog being down is not the service failing: a clean drain
-		// still exits 0, and the loss is said on stdout.
-		k.Log.WithError(lerr).Warn("log messages not delivered to Graylog at shutdown")
-	}
 	return err
+}
+
+// logFlush is the lifecycle part that flushes the GELF queue when stopped.
+type logFlush struct {
+	log    *logrus.Entry
+	logger *logging.Logger
+	stop   chan struct{}
+}
+
+func (f *logFlush) Name() string { return "logs" }
+
+func (f *logFlush) Serve() error {
+	<-f.stop
+	return nil
+}
+
+// Shutdown flushes until ctx ends. Graylog being down is not the service
+// failing: a clean drain still exits 0, and the loss is said on stdout.
+func (f *logFlush) Shutdown(ctx context.Context) error {
+	close(f.stop)
+	if f.logger == nil {
+		return nil
+	}
+	if err := f.logger.Close(ctx); err != nil {
+		f.log.WithError(err).Warn("log messages not delivered to Graylog at shutdown")
+	}
+	return nil
 }
 
 // Close releases what Start acquired, for a service that fails to start.

@@ -27,6 +27,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/sirupsen/logrus"
@@ -299,14 +300,21 @@ func (p *Provider) Serve() error {
 // ForceFlush exports every span ended so far, waiting until ctx ends.
 func (p *Provider) ForceFlush(ctx context.Context) error { return p.sdk.ForceFlush(ctx) }
 
+// shutdownFlushLimit bounds the span flush at shutdown, so that a Jaeger
+// that does not answer leaves the rest of the service's shutdown deadline
+// to the parts stopped after the tracer (admin server, log flush).
+const shutdownFlushLimit = 5 * time.Second
+
 // Shutdown exports the spans still queued and stops the exporter. It
-// returns when done or when ctx ends, whichever is first; in the latter case
+// returns when done or when ctx ends (at most shutdownFlushLimit), whichever is first; in the latter case
 // (Jaeger unreachable, say) the export in flight is cancelled and the
 // remaining spans are lost, which is logged as a warning, not returned:
 // the state of the telemetry backend does not decide the service's exit
 // status. Spans ended after Shutdown are dropped.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	p.stopOnce.Do(func() { close(p.stopped) })
+	ctx, cancel := context.WithTimeout(ctx, shutdownFlushLimit)
+	defer cancel()
 	err := p.sdk.Shutdown(ctx)
 	if ctx.Err() != nil && p.exporter != nil {
 		// The SDK returns at the deadline but leaves its export goroutine

@@ -241,3 +241,58 @@ func benchModes(b *testing.B) []benchMode {
 	})
 	return []benchMode{{"untraced", nil}, {"export-off", off}, {"exporting", up}, {"jaeger-down", down}}
 }
+
+// TestShutdownBoundedWhenCollectorHangs exports to a collector that accepts
+// connections and never answers: Shutdown, even without a deadline of its
+// own, gives up after shutdownFlushLimit, so the parts a service stops after
+// the tracer keep their share of the shutdown deadline.
+func TestShutdownBoundedWhenCollectorHangs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the flush limit")
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never read
+		}
+	}()
+	t.Cleanup(func() {
+		lis.Close()
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	cfg := DefaultConfig()
+	cfg.Endpoint = lis.Addr().String()
+	p, err := New(cfg, "gateway", WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(requestid.Middleware(p.Middleware(workHandler())))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/v1/users/42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	start := time.Now()
+	_ = shutdownReturns(t, p, time.Minute)
+	if took := time.Since(start); took > shutdownFlushLimit+time.Second {
+		t.Errorf("Shutdown took %s with a hanging collector, want at most %s", took.Round(time.Millisecond), shutdownFlushLimit)
+	}
+	noExportGoroutines(t)
+}
