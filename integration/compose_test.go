@@ -824,14 +824,18 @@ func TestComposeGoldenServices(t *testing.T) {
 		if s.Healthcheck == nil || !slices.Equal(s.Healthcheck.Test, probe) {
 			t.Errorf("%s: healthcheck %v, want %q", name, s.Healthcheck, probe)
 		}
-		certsMounted := false
+		// Its own certificate volume only: never the pki volume (the CA
+		// key) nor another service's.
+		var mounted []string
 		for _, v := range s.Volumes {
-			if m := parseMount(t, name, v); m.source == "certs" && m.target == "/certs" && m.readOnly {
-				certsMounted = true
+			m := parseMount(t, name, v)
+			mounted = append(mounted, m.source)
+			if m.source == "certs-"+kind && (m.target != "/certs" || !m.readOnly) {
+				t.Errorf("%s: mounts certs-%s at %s (read-only %v), want read-only at /certs", name, kind, m.target, m.readOnly)
 			}
 		}
-		if !certsMounted {
-			t.Errorf("%s: should mount the certs volume read-only at /certs", name)
+		if !slices.Equal(mounted, []string{"certs-" + kind}) {
+			t.Errorf("%s: mounts %v, want only its service's certificate volume certs-%s", name, mounted, kind)
 		}
 		if s.DependsOn["certs"] != "service_completed_successfully" || s.DependsOn["consul"] != "service_healthy" {
 			t.Errorf("%s: should wait for certs (completed) and consul (healthy), has %v", name, s.DependsOn)
@@ -852,9 +856,28 @@ func TestComposeGoldenServices(t *testing.T) {
 	}
 
 	certs := strings.Join(f.Services["certs"].Command, " ")
-	for _, want := range []string{"certs ensure", "--dir /certs", "--services auth,user,gateway", "--clients prometheus,admin"} {
+	for _, want := range []string{"certs ensure", "--dir /pki", "--services auth,user,gateway", "--clients prometheus,admin", "--export /export"} {
 		if !strings.Contains(certs, want) {
 			t.Errorf("certs: command %q lacks %q", certs, want)
+		}
+	}
+	// The CA key's volume is mounted by the steps that make it only.
+	for name, s := range f.Services {
+		for _, v := range s.Volumes {
+			if m := parseMount(t, name, v); m.source == "pki" && name != "certs" && name != "volume-init" {
+				t.Errorf("%s mounts the pki volume, which holds the CA key", name)
+			}
+		}
+	}
+	for kind := range composeAdminPorts {
+		found := false
+		for _, v := range f.Services["certs"].Volumes {
+			if m := parseMount(t, "certs", v); m.source == "certs-"+kind && m.target == "/export/"+kind {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("certs: does not export into certs-%s at /export/%s", kind, kind)
 		}
 	}
 	loadgen := strings.Join(f.Services["loadgen"].Command, " ")

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -200,15 +202,24 @@ func newCertsEnsureCmd(dir *string) *cobra.Command {
 		clients     []string
 		renewBefore time.Duration
 		validity    time.Duration
+		export      string
+		signingTo   []string
 	)
 	cmd := &cobra.Command{
-		Use:   "ensure --services NAME,... [--clients NAME,...]",
+		Use:   "ensure --services NAME,... [--clients NAME,...] [--export DIR]",
 		Short: "Idempotently create or renew the CA, signing key and certificates",
 		Long: `Bring the certificate directory up to date; safe to run on every start, for
 example in an init container. Creates the CA and the token signing key pair if
 missing, and issues a certificate for each service and client that is missing,
 unreadable, not signed by the CA or expiring within --renew-before. Everything
-else is kept unchanged. Prints one line per item: created, renewed or kept.`,
+else is kept unchanged. Prints one line per item: created, renewed or kept.
+
+With --export DIR, each service then gets DIR/<service>/ holding only what it
+runs with: ca.crt, its own certificate and key, token-signing.pub, and
+token-signing.key for the services named by --signing-key-to. The CA key and
+the other identities' keys stay in --dir, which then only this command needs
+to mount. Files are rewritten only when they changed (a renewal), which the
+services pick up without a restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := certsResolveDir(cmd, *dir)
@@ -235,6 +246,15 @@ else is kept unchanged. Prints one line per item: created, renewed or kept.`,
 			if renewBefore >= validity {
 				return fmt.Errorf("--renew-before %v: must be shorter than --validity %v, or every run would renew every certificate", renewBefore, validity)
 			}
+			signers, err := certsParseNames("signing-key-to", signingTo)
+			if err != nil {
+				return err
+			}
+			for _, n := range signers {
+				if cmd.Flags().Changed("signing-key-to") && !slices.Contains(svc, n) {
+					return fmt.Errorf("--signing-key-to %s: not one of --services %s", n, strings.Join(svc, ","))
+				}
+			}
 
 			rep, err := pki.Ensure(d, pki.EnsureOptions{
 				Names:       append(svc, cli...),
@@ -252,7 +272,19 @@ else is kept unchanged. Prints one line per item: created, renewed or kept.`,
 			for _, e := range rep.Kept {
 				fmt.Fprintf(out, "kept %s\n", e)
 			}
-			return err
+			if err != nil || export == "" {
+				return err
+			}
+			for _, name := range svc {
+				wrote, err := pki.Export(d, name, filepath.Join(export, name), pki.ExportOptions{SigningKey: slices.Contains(signers, name)})
+				if len(wrote) > 0 {
+					fmt.Fprintf(out, "exported %s: %s\n", name, strings.Join(wrote, " "))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -260,6 +292,8 @@ else is kept unchanged. Prints one line per item: created, renewed or kept.`,
 	f.StringSliceVar(&clients, "clients", nil, "non-service client names (comma-separated), e.g. prometheus")
 	f.DurationVar(&renewBefore, "renew-before", pki.DefaultRenewBefore, "renew certificates expiring within this duration")
 	f.DurationVar(&validity, "validity", pki.DefaultValidity, "lifetime of newly issued certificates")
+	f.StringVar(&export, "export", "", "also copy each service's own files into DIR/<service>/ (never the CA key)")
+	f.StringSliceVar(&signingTo, "signing-key-to", []string{"auth"}, "services whose export includes the token signing private key")
 	return cmd
 }
 

@@ -126,6 +126,45 @@ func TestCertsInitTwice(t *testing.T) {
 	}
 }
 
+// TestCertsEnsureExport: each service's folder gets its own files only, the
+// signing key only where --signing-key-to says, and a second run rewrites
+// nothing.
+func TestCertsEnsureExport(t *testing.T) {
+	dir, export := filepath.Join(t.TempDir(), "pki"), t.TempDir()
+	args := []string{"ensure", "--dir", dir, "--services", "auth,user,gateway", "--clients", "admin", "--export", export}
+	out, err := runCerts(t, args...)
+	if err != nil {
+		t.Fatalf("ensure --export: %v\n%s", err, out)
+	}
+	for svc, want := range map[string]string{
+		"auth":    "auth.crt auth.key ca.crt token-signing.key token-signing.pub",
+		"user":    "ca.crt token-signing.pub user.crt user.key",
+		"gateway": "ca.crt gateway.crt gateway.key token-signing.pub",
+	} {
+		entries, err := os.ReadDir(filepath.Join(export, svc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Name())
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s's export holds %v, want %s", svc, got, want)
+		}
+		if !strings.Contains(out, "exported "+svc+": ") {
+			t.Errorf("output does not say what was exported for %s:\n%s", svc, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(export, "admin")); !os.IsNotExist(err) {
+		t.Errorf("a client identity was exported (%v)", err)
+	}
+	out, err = runCerts(t, args...)
+	if err != nil || strings.Contains(out, "exported") {
+		t.Errorf("second ensure --export: %v, output:\n%s\nwant nothing exported", err, out)
+	}
+}
+
 func TestCertsEnsureFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -138,6 +177,7 @@ func TestCertsEnsureFlagErrors(t *testing.T) {
 		{[]string{}, "--services or --clients"},
 		{[]string{"--services", "auth", "--renew-before", "2400h"}, "--renew-before"},
 		{[]string{"--services", "auth", "--validity", "0s"}, "--validity"},
+		{[]string{"--services", "user", "--export", "out", "--signing-key-to", "auth"}, "--signing-key-to auth"},
 	} {
 		_, err := runCerts(t, append([]string{"ensure", "--dir", dir}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,0 +1,71 @@
+package pki
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ExportOptions says what Export copies besides the identity's own files.
+type ExportOptions struct {
+	// SigningKey adds the token signing private key (token-signing.key),
+	// for the service that issues tokens.
+	SigningKey bool
+}
+
+// Export copies what the identity name needs at run time from the
+// certificate directory dir into out: ca.crt, <name>.crt, <name>.key and
+// token-signing.pub, and token-signing.key with opts.SigningKey. Never the
+// CA key, nor another identity's key: out is meant for a folder only that
+// identity's processes mount. A file whose content is already the same is
+// left untouched, so that a service watching out sees a change only when a
+// certificate was renewed. It returns the names of the files it wrote.
+func Export(dir, name, out string, opts ExportOptions) ([]string, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if filepath.Clean(dir) == filepath.Clean(out) {
+		return nil, fmt.Errorf("pki: export of %s into the certificate directory itself", name)
+	}
+	files := []struct {
+		name string
+		mode fs.FileMode
+	}{
+		{caCertFile, publicMode},
+		{name + certExt, publicMode},
+		{name + keyExt, privateMode},
+		{signingPubFile, publicMode},
+	}
+	if opts.SigningKey {
+		files = append(files, struct {
+			name string
+			mode fs.FileMode
+		}{signingKeyFile, privateMode})
+	}
+	if err := ensureDir(out); err != nil {
+		return nil, err
+	}
+	var wrote []string
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, f.name))
+		if err != nil {
+			return wrote, fmt.Errorf("pki: export %s: %w", name, err)
+		}
+		dst := filepath.Join(out, f.name)
+		old, err := os.ReadFile(dst)
+		switch {
+		case err == nil && bytes.Equal(old, data):
+			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return wrote, fmt.Errorf("pki: export %s: %w", name, err)
+		}
+		if err := writeFileAtomic(dst, data, f.mode, false); err != nil {
+			return wrote, err
+		}
+		wrote = append(wrote, f.name)
+	}
+	return wrote, nil
+}
