@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -31,7 +32,7 @@ type allOptions struct {
 
 func newAllCmd() *cobra.Command {
 	o := allOptions{
-		dir:          ".golden",
+		dir:          allDefaultDir,
 		httpAddr:     "127.0.0.1:8080",
 		authAddr:     "127.0.0.1:9001",
 		userAddr:     "127.0.0.1:9002",
@@ -47,10 +48,10 @@ func newAllCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "all",
 		Short: "Run auth, user and gateway in one process on loopback, creating certificates on first run",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.ApplyEnv(cmd.Flags(), nil); err != nil {
-				return err
+				return usageError(err)
 			}
 			return runAll(cmd, o)
 		},
@@ -71,6 +72,9 @@ func newAllCmd() *cobra.Command {
 	return cmd
 }
 
+// allDefaultDir is where `golden all` keeps its certificates (in certs/).
+const allDefaultDir = ".golden"
+
 func runAll(cmd *cobra.Command, o allOptions) error {
 	var v config.Validator
 	v.Check(o.dir != "", "dir", "must be set")
@@ -80,8 +84,8 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 	} {
 		v.Addr(a.flag, a.value)
 	}
-	if err := v.Err(); err != nil {
-		return err
+	if o.dir == "" {
+		return v.Err()
 	}
 
 	certs := filepath.Join(o.dir, "certs")
@@ -98,6 +102,29 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 		s.TLS = security.DefaultFiles(certs, name)
 		return s
 	}
+	userCfg := user.DefaultConfig()
+	userCfg.Settings = settings("user", o.userAdmin)
+	userCfg.GRPC.Addr = o.userAddr
+	userCfg.Token.PublicKey = filepath.Join(certs, "token-signing.pub")
+	authCfg := auth.DefaultConfig()
+	authCfg.Settings = settings("auth", o.authAdmin)
+	authCfg.GRPC.Addr = o.authAddr
+	authCfg.UserAddr = o.userAddr
+	authCfg.Token.PrivateKey = filepath.Join(certs, "token-signing.key")
+	gwCfg := gateway.DefaultConfig()
+	gwCfg.Settings = settings("gateway", o.gatewayAdmin)
+	gwCfg.HTTPAddr = o.httpAddr
+	gwCfg.AuthAddr, gwCfg.UserAddr = o.authAddr, o.userAddr
+
+	// Every bad value at once, each named by this command's own flag: the
+	// settings the services share are checked three times but said once.
+	invalid := []error{v.Err()}
+	invalid = append(invalid, config.Rename(userCfg.Validate(), allFlags("user", "user-addr")))
+	invalid = append(invalid, config.Rename(authCfg.Validate(), allFlags("auth", "auth-addr")))
+	invalid = append(invalid, config.Rename(gwCfg.Validate(), allFlags("gateway", "http-addr")))
+	if err := uniqueInvalid(invalid); err != nil {
+		return err
+	}
 
 	// Each service is built after the one it calls, so that the caller is
 	// given the address the callee really bound (port 0 works). A failure
@@ -109,30 +136,19 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 		}
 		return fmt.Errorf("%s: %w", name, config.Rename(err, flags))
 	}
-	userCfg := user.DefaultConfig()
-	userCfg.Settings = settings("user", o.userAdmin)
-	userCfg.GRPC.Addr = o.userAddr
-	userCfg.Token.PublicKey = filepath.Join(certs, "token-signing.pub")
 	userSvc, err := user.New(userCfg)
 	if err != nil {
 		return fail("user", err, allFlags("user", "user-addr"))
 	}
 	started = append(started, userSvc)
 
-	authCfg := auth.DefaultConfig()
-	authCfg.Settings = settings("auth", o.authAdmin)
-	authCfg.GRPC.Addr = o.authAddr
 	authCfg.UserAddr = userSvc.GRPCAddr()
-	authCfg.Token.PrivateKey = filepath.Join(certs, "token-signing.key")
 	authSvc, err := auth.New(authCfg)
 	if err != nil {
 		return fail("auth", err, allFlags("auth", "auth-addr"))
 	}
 	started = append(started, authSvc)
 
-	gwCfg := gateway.DefaultConfig()
-	gwCfg.Settings = settings("gateway", o.gatewayAdmin)
-	gwCfg.HTTPAddr = o.httpAddr
 	gwCfg.AuthAddr = authSvc.GRPCAddr()
 	gwCfg.UserAddr = userSvc.GRPCAddr()
 	gwSvc, err := gateway.New(gwCfg)
@@ -166,6 +182,34 @@ golden is running: gateway %[1]s (Ctrl-C stops it)
   curl -si %[1]s/v1/users -H "Authorization: Bearer $TOKEN"
 
 `, url)
+}
+
+// uniqueInvalid joins the settings errors of errs (nil ones skipped) into
+// one *config.Invalid, each message once, or returns nil.
+func uniqueInvalid(errs []error) error {
+	var out []error
+	seen := map[string]bool{}
+	var add func(error)
+	add = func(err error) {
+		var invalid *config.Invalid
+		switch {
+		case err == nil:
+		case errors.As(err, &invalid) && invalid == err: //nolint:errorlint // only the top: its members are what is listed
+			for _, e := range invalid.Errs {
+				add(e)
+			}
+		case !seen[err.Error()]:
+			seen[err.Error()] = true
+			out = append(out, err)
+		}
+	}
+	for _, err := range errs {
+		add(err)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &config.Invalid{Errs: out}
 }
 
 // allFlags maps the settings of the service name, as its own errors name

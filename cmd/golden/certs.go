@@ -307,6 +307,10 @@ func newCertsInspectCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("no certificate directory %s: `golden certs ensure --dir %s --services auth,user,gateway` creates one; `golden all` keeps its own in %s (--dir %[3]s)",
+					d, d, filepath.Join(allDefaultDir, "certs"))
+			}
 			infos, err := pki.Inspect(d)
 			if err != nil {
 				return err

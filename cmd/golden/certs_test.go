@@ -211,3 +211,19 @@ func TestCertsDirFromEnv(t *testing.T) {
 		t.Errorf("empty $%s: err = %v", certsDirEnv, err)
 	}
 }
+
+// TestCertsInspectMissingDirSaysWhatToRun: after `golden all`, whose
+// certificates are in .golden/certs, `golden certs inspect` in ./certs
+// says how to create that folder and where the other one is.
+func TestCertsInspectMissingDirSaysWhatToRun(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "certs")
+	_, err := runCerts(t, "inspect", "--dir", missing)
+	if err == nil {
+		t.Fatal("inspect of a missing folder succeeded")
+	}
+	for _, want := range []string{missing, "golden certs ensure --dir " + missing, filepath.Join(".golden", "certs")} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+}

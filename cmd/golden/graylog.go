@@ -11,6 +11,10 @@ import (
 )
 
 // newGraylogCmd returns "golden graylog", the Graylog tools.
+// waitReportEvery spaces the lines `golden graylog setup` prints while it
+// waits.
+const waitReportEvery = 10 * time.Second
+
 func newGraylogCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "graylog",
@@ -54,13 +58,21 @@ which shows in the process list.`,
 			if err := v.Err(); err != nil {
 				return usageError(err)
 			}
-			client, err := gl.NewClient()
+			out := cmd.OutOrStdout()
+			// Graylog takes minutes to start: say what is awaited, on the
+			// first failure and then every waitReportEvery.
+			var lastReport time.Time
+			client, err := gl.NewClient(graylog.WithWaitReport(func(_ int, err error) {
+				if now := time.Now(); now.Sub(lastReport) >= waitReportEvery {
+					lastReport = now
+					fmt.Fprintf(out, "waiting for Graylog at %s (up to %s): %v\n", gl.URL, wait, err)
+				}
+			}))
 			if err != nil {
 				return usageError(err)
 			}
 
 			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
 			info, err := client.WaitReady(ctx, wait)
 			if err != nil {
 				return err

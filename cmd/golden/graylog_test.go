@@ -106,6 +106,11 @@ func TestGraylogSetupWaitsForTheAPI(t *testing.T) {
 	if len(srv.Inputs()) != 2 {
 		t.Errorf("inputs not created after the wait")
 	}
+	// It said what it waited for, without the password.
+	if want := "waiting for Graylog at " + srv.URL + " (up to 30s): "; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	assertNoPassword(t, out)
 }
 
 func TestGraylogSetupFailures(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,18 +15,6 @@ const (
 	lookupRequestID = "req-7d3e9b21"
 	lookupTraceID   = "0af7651916cd43dd8448eb211c80319c"
 )
-
-// exitCode is the status main exits with for err.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
-	}
-	return 1
-}
 
 type lookupStack struct {
 	graylog *graylogtest.Server

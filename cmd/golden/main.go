@@ -20,8 +20,10 @@ import (
 	"runtime"
 	"syscall"
 
-	"github.com/golden-stack/golden/observability/metrics"
 	"github.com/spf13/cobra"
+
+	"github.com/golden-stack/golden/observability/config"
+	"github.com/golden-stack/golden/observability/metrics"
 )
 
 func main() {
@@ -30,15 +32,26 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "golden:", err)
-		code := 1
-		// Commands whose exit status means something (lookup: found, not
-		// found, backend error) say so through their error.
-		var ec interface{ ExitCode() int }
-		if errors.As(err, &ec) {
-			code = ec.ExitCode()
-		}
-		os.Exit(code)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is 0 without an error, 2 for invalid usage (flags, arguments, settings: nothing was
+// started), what a command's error says where its status means more
+// (lookup: found, not found, backend error), and 1 otherwise.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	var invalid *config.Invalid
+	if errors.As(err, &invalid) {
+		return exitUsage
+	}
+	return 1
 }
 
 func newRootCmd() *cobra.Command {
@@ -51,8 +64,11 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("golden {{.Version}}\n")
+	// Every subcommand's flag errors are usage errors (exit 2).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newServeCmd(), newAllCmd(), newCertsCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd(), newLoadgenCmd(),
 		newVersionCmd(build))
+	registerCompletions(root)
 	return root
 }
 

@@ -28,9 +28,9 @@ func newServeCmd() *cobra.Command {
 		// Without this cobra answers an unknown service with help and exit 0.
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return errors.New("name the service to run: auth, user or gateway")
+				return usageError(errors.New("name the service to run: auth, user or gateway"))
 			}
-			return fmt.Errorf("unknown service %q: choose auth, user or gateway", args[0])
+			return usageError(fmt.Errorf("unknown service %q: choose auth, user or gateway", args[0]))
 		},
 	}
 	authCfg, userCfg, gwCfg := auth.DefaultConfig(), user.DefaultConfig(), gateway.DefaultConfig()
@@ -46,10 +46,10 @@ func serviceCmd(name, short string, register func(*pflag.FlagSet), build func() 
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: short,
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.ApplyEnv(cmd.Flags(), nil); err != nil {
-				return err
+				return usageError(err)
 			}
 			svc, err := build()
 			if err != nil {

@@ -23,7 +23,10 @@ import (
 // TestServeRejectsBadSettings runs the real command line: every bad value,
 // from a flag or from the environment, is refused at start with an error
 // that names the setting.
+// TestServeRejectsBadSettings: every bad setting, argument or flag of
+// serve and all is named in the error, and is a usage error (exit 2).
 func TestServeRejectsBadSettings(t *testing.T) {
+	dir := t.TempDir()
 	tests := []struct {
 		name string
 		args []string
@@ -55,8 +58,15 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"body limit", []string{"serve", "gateway", "--max-body-bytes", "10"}, nil, []string{"--max-body-bytes (GOLDEN_MAX_BODY_BYTES)"}},
 		{"body limit from env", []string{"serve", "gateway"}, map[string]string{"GOLDEN_MAX_BODY_BYTES": "1MB"}, []string{"GOLDEN_MAX_BODY_BYTES (--max-body-bytes)"}},
 		{"all reports every bad value", []string{"serve", "user", "--grpc-addr", "x", "--rate-limit", "-1", "--log-level", "loud"}, nil, []string{"--grpc-addr", "--rate-limit", "--log-level"}},
-		{"all command", []string{"all", "--http-addr", "nowhere"}, nil, []string{"--http-addr (GOLDEN_HTTP_ADDR)"}},
+		{"all command", []string{"all", "--dir", dir, "--http-addr", "nowhere"}, nil, []string{"--http-addr (GOLDEN_HTTP_ADDR)"}},
+		{"all reports every bad value of every service", []string{"all", "--dir", dir, "--http-addr", "nowhere", "--user-addr", "x", "--log-level", "loud", "--otlp-endpoint", "no port"},
+			nil, []string{"--http-addr (GOLDEN_HTTP_ADDR)", "--user-addr (GOLDEN_USER_ADDR)", "--log-level (GOLDEN_LOG_LEVEL)", "--otlp-endpoint (GOLDEN_OTLP_ENDPOINT)"}},
+		{"all from env", []string{"all", "--dir", dir}, map[string]string{"GOLDEN_HTTP_ADDR": ":nope"}, []string{"GOLDEN_HTTP_ADDR"}},
 		{"unknown service", []string{"serve", "billing"}, nil, []string{"billing"}},
+		{"no service", []string{"serve"}, nil, []string{"auth, user or gateway"}},
+		{"extra argument", []string{"serve", "user", "extra"}, nil, []string{"extra"}},
+		{"unknown flag", []string{"serve", "user", "--colour"}, nil, []string{"--colour"}},
+		{"all: unknown flag", []string{"all", "--grpc-addr", ":1"}, nil, []string{"--grpc-addr"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,9 +83,15 @@ func TestServeRejectsBadSettings(t *testing.T) {
 				t.Fatalf("no error; output %q", out.String())
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
+				// A setting is named once, even one that all three
+				// services of `golden all` share.
+				n := strings.Count(err.Error(), w)
+				if n == 0 || (strings.HasPrefix(w, "--") && strings.Contains(w, "(GOLDEN_") && n != 1) {
+					t.Errorf("error mentions %q %d times:\n%v", w, n, err)
 				}
+			}
+			if code := exitCode(err); code != exitUsage {
+				t.Errorf("exit status %d, want %d (usage)", code, exitUsage)
 			}
 		})
 	}

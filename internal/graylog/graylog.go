@@ -94,6 +94,7 @@ type Client struct {
 	secrets    []string
 	pollFirst  time.Duration
 	pollMax    time.Duration
+	waiting    func(attempt int, err error)
 }
 
 // Option configures a Client.
@@ -126,6 +127,12 @@ func WithTimeout(d time.Duration) Option {
 // and the longest pause it grows to (defaults 500ms and 10s).
 func WithPollInterval(first, max time.Duration) Option {
 	return func(c *Client) { c.pollFirst, c.pollMax = first, max }
+}
+
+// WithWaitReport has WaitReady call fn after each failed attempt, with the
+// attempt's number and error, so that a command can say what it waits for.
+func WithWaitReport(fn func(attempt int, err error)) Option {
+	return func(c *Client) { c.waiting = fn }
 }
 
 // New returns a client of the Graylog server at baseURL, for example

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +301,23 @@ func TestWaitReady(t *testing.T) {
 		}
 		if n := srv.Count(http.MethodGet, "/api/"); n != 4 {
 			t.Errorf("%d polls, want 4", n)
+		}
+	})
+
+	t.Run("reports each failed attempt", func(t *testing.T) {
+		srv := graylogtest.New(t, graylogtest.WithBasicAuth(user, password), graylogtest.WithNotReadyPolls(2))
+		var attempts []int
+		report := graylog.WithWaitReport(func(attempt int, err error) {
+			if err == nil {
+				t.Error("reported an attempt without its error")
+			}
+			attempts = append(attempts, attempt)
+		})
+		if _, err := newClient(t, srv, fast, report).WaitReady(ctx, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(attempts, []int{1, 2}) {
+			t.Errorf("reported attempts %v, want [1 2]", attempts)
 		}
 	})
 

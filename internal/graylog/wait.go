@@ -52,6 +52,9 @@ func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) (NodeInfo
 		if wctx.Err() == nil || lastErr == nil {
 			lastErr = err
 		}
+		if c.waiting != nil && wctx.Err() == nil {
+			c.waiting(attempt, err)
+		}
 		select {
 		case <-ctx.Done():
 			return NodeInfo{}, fmt.Errorf("graylog at %s: waiting for the API: %w", c.base, ctx.Err())

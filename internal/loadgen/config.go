@@ -216,10 +216,13 @@ func (m *Mix) Err() error {
 	return nil
 }
 
-func opNames() string {
+func opNames() string { return strings.Join(MixOperations(), ", ") }
+
+// MixOperations names the operations a Mix weighs, as --mix spells them.
+func MixOperations() []string {
 	names := make([]string, len(mixOps))
 	for i, op := range mixOps {
 		names[i] = string(op)
 	}
-	return strings.Join(names, ", ")
+	return names
 }

@@ -107,10 +107,26 @@ func (v *Validator) FileExists(setting, path string) {
 	}
 }
 
-// Err returns all recorded errors joined, or nil.
+// Err returns all recorded errors as one *Invalid, or nil.
 func (v *Validator) Err() error {
-	return errors.Join(v.errs...)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return &Invalid{Errs: v.errs}
 }
+
+// Invalid is one or more settings whose values are wrong (each a
+// *BadSetting, as a rule), found before anything was started. Commands exit
+// with the usage status, 2, for it.
+type Invalid struct {
+	Errs []error
+}
+
+// Error lists the errors, one a line.
+func (e *Invalid) Error() string { return errors.Join(e.Errs...).Error() }
+
+// Unwrap returns the errors, for errors.As and errors.Is.
+func (e *Invalid) Unwrap() []error { return e.Errs }
 
 // Setting formats a flag name with its environment variable for messages:
 // "--grpc-addr (GOLDEN_GRPC_ADDR)".
@@ -138,6 +154,12 @@ func (e *BadSetting) Unwrap() error { return e.Err }
 // naming flags[Flag] instead of Flag where flags has it.
 func Rename(err error, flags map[string]string) error {
 	switch e := err.(type) { //nolint:errorlint // deliberate: only the top or a join's members; errors.As would drop wrappers
+	case *Invalid:
+		renamed := make([]error, len(e.Errs))
+		for i, x := range e.Errs {
+			renamed[i] = Rename(x, flags)
+		}
+		return &Invalid{Errs: renamed}
 	case *BadSetting:
 		if to, ok := flags[e.Flag]; ok {
 			return &BadSetting{Flag: to, Err: e.Err}
