@@ -219,7 +219,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		s.env = append(s.env, "DOCKER_HOST="+h)
 	}
-	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2"} {
+	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD"} {
 		s.env = append(s.env, v+"="+randomSecret())
 	}
 	for _, v := range composePortVars {
@@ -368,6 +368,11 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	// Alertmanager: the routes of alertmanager/alertmanager.yml are loaded.
 	if err := composeRoutesLoaded(t, s.url("ALERTMANAGER_PORT")); err != nil {
 		t.Error(err)
+	}
+
+	// An alert posted to Alertmanager reaches Mailpit as email.
+	if !leftOut["mailpit"] {
+		s.alertEmailed()
 	}
 
 	// Grafana and Graylog, where their images could be had.
@@ -566,6 +571,53 @@ func (s *composeStack) lookupThroughGraylog() {
 		}
 		return nil
 	})
+}
+
+// alertEmailed posts a page to Alertmanager's API and finds its email in
+// Mailpit's, through the web interface's sign-in.
+func (s *composeStack) alertEmailed() {
+	t := s.t
+	t.Helper()
+	alert := `[{"labels":{"alertname":"ComposeMailCheck","severity":"page","service":"user"},` +
+		`"annotations":{"summary":"compose mail check","runbook_url":"http://example.invalid/runbook","dashboard_url":"http://example.invalid/dashboard"}}]`
+	resp, err := http.Post(s.url("ALERTMANAGER_PORT")+"/api/v2/alerts", "application/json", strings.NewReader(alert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("posting an alert to Alertmanager: %s", resp.Status)
+	}
+	posted := time.Now()
+	eventually(t, time.Minute, "the page's email in Mailpit", func() error {
+		req, _ := http.NewRequest(http.MethodGet, s.url("MAILPIT_PORT")+"/api/v1/messages", nil)
+		req.SetBasicAuth("admin", s.envValue("MAILPIT_PASSWORD"))
+		var list struct {
+			Messages []struct {
+				Subject string
+				To      []struct{ Address string }
+			}
+		}
+		if err := composeJSON(req, &list); err != nil {
+			return err
+		}
+		for _, m := range list.Messages {
+			if strings.Contains(m.Subject, "ComposeMailCheck") && len(m.To) > 0 && m.To[0].Address == "oncall@golden.example" {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d messages, none the page's", len(list.Messages))
+	})
+	t.Logf("alertmanager -> mailpit: the page's email arrived %s after the alert", time.Since(posted).Round(100*time.Millisecond))
+	// Without the password, Mailpit's API answers 401.
+	resp, err = http.Get(s.url("MAILPIT_PORT") + "/api/v1/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("mailpit without sign-in: %s, want 401", resp.Status)
+	}
 }
 
 // envValue is the value of a variable the test set for compose.

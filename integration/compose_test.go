@@ -43,6 +43,7 @@ var composeTestedImages = map[string]struct{ backend, module, tag string }{
 	"prom/prometheus":      {"prometheus", "v0.307.3", "v3.7.3"}, // module v0.3MM.P is Prometheus 3.MM.P
 	"prom/alertmanager":    {"alertmanager", "v0.28.1", "v0.28.1"},
 	"jaegertracing/jaeger": {"jaeger", "v1.65.0", "2.2.0"}, // v1.65.0 ships Jaeger v2.2.0
+	"axllent/mailpit":      {"mailpit", "v1.33.1", "v1.33.1"},
 }
 
 // composeUnpinnedImages are the images allowed without a
@@ -75,6 +76,7 @@ var composePublished = map[string]int{
 	"jaeger":       16686,
 	"graylog":      9000,
 	"consul":       8500,
+	"mailpit":      8025,
 }
 
 // composePortVars name the variable each published port can be moved with
@@ -82,6 +84,7 @@ var composePublished = map[string]int{
 var composePortVars = map[string]string{
 	"gateway": "GATEWAY_PORT", "grafana": "GRAFANA_PORT", "prometheus": "PROMETHEUS_PORT",
 	"alertmanager": "ALERTMANAGER_PORT", "jaeger": "JAEGER_PORT", "graylog": "GRAYLOG_PORT", "consul": "CONSUL_PORT",
+	"mailpit": "MAILPIT_PORT",
 }
 
 // composeAdminPorts are the golden services' admin ports (README "Ports").

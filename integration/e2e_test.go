@@ -79,10 +79,12 @@ func (w *webhook) find(status string, labels map[string]string) (notification, m
 	return notification{}, nil, false
 }
 
-// renderAlertmanagerConfig is the project's alertmanager.yml with every
-// receiver replaced by the test webhook, no SMTP, and group timings short
-// enough for a test; routes and inhibitions are the project's.
-func renderAlertmanagerConfig(t *testing.T, hookURL string) string {
+// renderAlertmanagerConfig is the project's alertmanager.yml with the test
+// webhook added to every receiver (in place of the on-call webhook), its
+// email sent to the SMTP server at smtpAddr (a real Mailpit), and group
+// timings short enough for a test; routes, inhibitions, recipients and
+// templates are the project's.
+func renderAlertmanagerConfig(t *testing.T, hookURL, smtpAddr string) string {
 	t.Helper()
 	raw, err := os.ReadFile("../alertmanager/alertmanager.yml")
 	if err != nil {
@@ -92,7 +94,7 @@ func renderAlertmanagerConfig(t *testing.T, hookURL string) string {
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	delete(cfg, "global")
+	cfg["global"].(map[string]any)["smtp_smarthost"] = smtpAddr
 	templates, err := filepath.Abs("../alertmanager/templates")
 	if err != nil {
 		t.Fatal(err)
@@ -100,11 +102,9 @@ func renderAlertmanagerConfig(t *testing.T, hookURL string) string {
 	cfg["templates"] = []string{templates + "/*.tmpl"}
 	var receivers []any
 	for _, r := range cfg["receivers"].([]any) {
-		name := r.(map[string]any)["name"]
-		receivers = append(receivers, map[string]any{
-			"name":            name,
-			"webhook_configs": []any{map[string]any{"url": hookURL, "send_resolved": true}},
-		})
+		rcv := r.(map[string]any)
+		rcv["webhook_configs"] = []any{map[string]any{"url": hookURL, "send_resolved": true}}
+		receivers = append(receivers, rcv)
 	}
 	cfg["receivers"] = receivers
 	shorten := func(route map[string]any) {
@@ -120,6 +120,37 @@ func renderAlertmanagerConfig(t *testing.T, hookURL string) string {
 		t.Fatal(err)
 	}
 	return testbackend.WriteFile(t, t.TempDir(), "alertmanager.yml", out)
+}
+
+// pageEmailed checks that Mailpit holds the email of user's fast-burn
+// availability page, sent to the on-call address, with the alert's summary,
+// runbook and dashboard links in its text.
+func pageEmailed(mail *testbackend.Mailpit, annotations map[string]string) error {
+	msgs, err := mail.Messages()
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if !strings.HasPrefix(m.Subject, "[FIRING") || !strings.Contains(m.Subject, "GoldenAvailabilityBudgetBurn user (page)") ||
+			len(m.To) == 0 || m.To[0].Address != "oncall@golden.example" {
+			continue
+		}
+		full, err := mail.Message(m.ID)
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{
+			annotations["summary"],
+			"Runbook:   " + annotations["runbook_url"],
+			"Dashboard: " + annotations["dashboard_url"],
+		} {
+			if !strings.Contains(full.Text, want) {
+				return fmt.Errorf("the page's email %q lacks %q:\n%s", m.Subject, want, full.Text)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("no page email to oncall@golden.example among %d messages", len(msgs))
 }
 
 // loadgen is a running `golden loadgen`.
@@ -209,7 +240,8 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	hook := &webhook{}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
-	am := testbackend.StartAlertmanager(t, renderAlertmanagerConfig(t, hookSrv.URL))
+	mail := testbackend.StartMailpit(t)
+	am := testbackend.StartAlertmanager(t, renderAlertmanagerConfig(t, hookSrv.URL, mail.SMTPAddr))
 
 	observe := func(st *service.Settings) {
 		enableConsul(st, consul.HTTPAddr)
@@ -269,6 +301,10 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 			t.Errorf("alert annotation %s = %q, want a link", k, annotations[k])
 		}
 	}
+	// The page reaches the on-call's mailbox too, with the same links.
+	eventually(t, time.Minute, "the page's email in Mailpit", func() error {
+		return pageEmailed(mail, annotations)
+	})
 	goldenCmd(t, bin, "fault", "clear", "--consul-addr", consul.HTTPAddr, "--service", "user", "--method", "GetUser")
 	clearedAt := time.Now()
 

@@ -55,6 +55,7 @@ graylog_admin_password=$(random_hex 16)    # 128 bits
 graylog_root_password_sha2=$(printf '%s' "$graylog_admin_password" | sha256_hex)
 grafana_admin_password=$(random_hex 16)
 postgres_password=$(random_hex 16)
+mailpit_password=$(random_hex 16)
 
 for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password"; do
 	case "$v" in
@@ -83,6 +84,9 @@ GRAFANA_ADMIN_PASSWORD=$grafana_admin_password
 # PostgreSQL: user "golden", database "golden" (accounts, refresh tokens).
 POSTGRES_PASSWORD=$postgres_password
 
+# Mailpit (Alertmanager's email): user "admin", http://localhost:8025
+MAILPIT_PASSWORD=$mailpit_password
+
 # Folder with Alertmanager's real secret files (smtp_password, webhook_url),
 # outside the repository; unset, the placeholders in
 # alertmanager/secrets.example are used.
@@ -95,3 +99,4 @@ trap - EXIT
 echo "gen-env: wrote $out (mode 0600)"
 echo "gen-env: Grafana (http://localhost:3000): user admin, password in GRAFANA_ADMIN_PASSWORD"
 echo "gen-env: Graylog (http://localhost:9000): user admin, password in GRAYLOG_ADMIN_PASSWORD"
+echo "gen-env: Mailpit (http://localhost:8025): user admin, password in MAILPIT_PASSWORD"

@@ -4,7 +4,7 @@
 # binary is cached in $GOLDEN_BACKENDS_DIR/<name>-<version>/ and built only
 # when missing, so the second run is instant.
 #
-#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|postgres ...]
+#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|mailpit|postgres ...]
 #
 # With no arguments it installs all of them. It prints the cache folder.
 set -euo pipefail
@@ -15,6 +15,7 @@ ALERTMANAGER_VERSION=v0.28.1
 JAEGER_VERSION=v1.65.0           # Jaeger 2.2.0
 COMPOSE_VERSION=v2.32.4
 GHZ_VERSION=v0.93.0
+MAILPIT_VERSION=v1.33.1
 
 DIR="${GOLDEN_BACKENDS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/golden/backends}"
 mkdir -p "$DIR"
@@ -104,6 +105,12 @@ install_postgres() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >&2
 }
 
+build_mailpit() {
+	have mailpit $MAILPIT_VERSION && return
+	log "building mailpit $MAILPIT_VERSION"
+	GOBIN="$DIR/mailpit-$MAILPIT_VERSION" go install github.com/axllent/mailpit@$MAILPIT_VERSION
+}
+
 build_ghz() {
 	have ghz $GHZ_VERSION && return
 	log "building ghz $GHZ_VERSION"
@@ -114,10 +121,10 @@ build_ghz() {
 # take part in the builds.
 cd "$DIR"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz postgres)
+[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz mailpit postgres)
 for t in "${targets[@]}"; do
 	case "$t" in
-	consul | prometheus | alertmanager | jaeger | compose | ghz) "build_$t" ;;
+	consul | prometheus | alertmanager | jaeger | compose | ghz | mailpit) "build_$t" ;;
 	postgres) install_postgres ;;
 	*) log "unknown backend $t"; exit 2 ;;
 	esac

@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE="${GOLDEN_STANDIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/golden/standins}"
-BACKENDS=$(scripts/install-backends.sh consul prometheus alertmanager jaeger)
+BACKENDS=$(scripts/install-backends.sh consul prometheus alertmanager jaeger mailpit)
 # A stand-in built by another version of this script is built again.
 STAMP=$(sha256sum "$0" | cut -c1-16)
 mkdir -p "$CACHE"
@@ -193,6 +193,18 @@ standin_jaeger() { # jaegertracing/jaeger 2.x: /cmd/jaeger/jaeger-linux as uid 1
 	standin "$1" "$ctx/$1"
 }
 
+standin_mailpit() { # axllent/mailpit: /mailpit as the entrypoint.
+	mkdir -p "$ctx/$1"
+	cp "$BACKENDS/mailpit-v1.33.1/mailpit" "$ctx/$1/mailpit"
+	cat >"$ctx/$1/Dockerfile" <<-EOF
+		FROM $(debian)
+		COPY mailpit /mailpit
+		EXPOSE 1025 8025
+		ENTRYPOINT ["/mailpit"]
+	EOF
+	standin "$1" "$ctx/$1"
+}
+
 standin_postgres() { # postgres: Debian's postgresql-15, the official entrypoint's first-start steps.
 	mkdir -p "$ctx/$1"
 	cat >"$ctx/$1/docker-entrypoint.sh" <<-'EOF'
@@ -253,7 +265,7 @@ golden() {
 }
 
 golden
-for svc in volume-init postgres consul prometheus alertmanager jaeger grafana graylog mongo opensearch; do
+for svc in volume-init postgres consul prometheus alertmanager jaeger mailpit grafana graylog mongo opensearch; do
 	img=$(image "$svc")
 	[ -n "$img" ] || { log "no image for $svc in docker-compose.yml"; exit 1; }
 	usable "$img" && continue
@@ -270,6 +282,7 @@ for svc in volume-init postgres consul prometheus alertmanager jaeger grafana gr
 			'["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]'
 		;;
 	jaegertracing/jaeger:*) standin_jaeger "$img" ;;
+	axllent/mailpit:*) standin_mailpit "$img" ;;
 	*) echo "$svc" ;;
 	esac
 done

@@ -31,6 +31,7 @@ var Versions = map[string]string{
 	"jaeger":         "v1.65.0",
 	"docker-compose": "v2.32.4",
 	"ghz":            "v0.93.0",
+	"mailpit":        "v1.33.1",
 }
 
 // Dir returns the cache folder of installed backends.
