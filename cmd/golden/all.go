@@ -68,6 +68,7 @@ func newAllCmd() *cobra.Command {
 	o.shared.Tracing.RegisterFlags(fs)
 	o.shared.Discovery.RegisterFlags(fs)
 	o.shared.Faults.RegisterFlags(fs)
+	cmd.SetUsageFunc(groupedUsage)
 	fs.BoolVar(&o.shared.DebugPages, "debug-pages", o.shared.DebugPages, "serve /debug/requests, /debug/events and /debug/pprof on the admin ports (to loopback clients only) and the channelz gRPC service")
 	return cmd
 }

@@ -59,5 +59,6 @@ func serviceCmd(name, short string, register func(*pflag.FlagSet), build func() 
 		},
 	}
 	register(cmd.Flags())
+	cmd.SetUsageFunc(groupedUsage)
 	return cmd
 }

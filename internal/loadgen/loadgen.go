@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golden-stack/golden/internal/baseurl"
@@ -175,6 +176,9 @@ type run struct {
 	sent    int64
 	start   time.Time
 	stopped time.Time
+
+	answered     atomic.Bool // some request got an HTTP answer
+	saidNoAnswer sync.Once   // the first request without one, while none had, was reported
 }
 
 func (g *Generator) newRun() *run {

@@ -284,7 +284,12 @@ func TestUnreachableTarget(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	s, err := runGen(t, testConfig("http://"+addr, 3))
+	var out bytes.Buffer
+	s, err := runGen(t, testConfig("http://"+addr, 3), WithProgress(&out))
+	// The user hears at once that nothing answers, once.
+	if n := strings.Count(out.String(), "loadgen: no answer from http://"+addr+" yet"); n != 1 {
+		t.Errorf("progress says %d times that nothing answers, want once:\n%s", n, out.String())
+	}
 	if !errors.Is(err, ErrNoResponse) {
 		t.Fatalf("want ErrNoResponse, got %v", err)
 	}

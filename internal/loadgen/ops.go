@@ -310,9 +310,26 @@ func (r *run) execute(ctx context.Context, t task) {
 		r.users.giveBack(u)
 	}
 	r.stats.record(res)
+	r.sayNoAnswer(res)
 	if r.observe != nil {
 		r.observe(res)
 	}
+}
+
+// sayNoAnswer writes one progress line, at once, when requests get no
+// answer and none has had one yet (the target is down or the wrong one),
+// rather than leaving the user with nothing until the first report.
+func (r *run) sayNoAnswer(res Result) {
+	if res.Status != 0 {
+		r.answered.Store(true)
+		return
+	}
+	if r.progress == nil || r.answered.Load() {
+		return
+	}
+	r.saidNoAnswer.Do(func() {
+		fmt.Fprintf(r.progress, "loadgen: no answer from %s yet (%v); still sending, failures are counted\n", r.cfg.Target, res.Err)
+	})
 }
 
 // send sends c with a fresh request ID and returns its result, without an
