@@ -41,7 +41,7 @@ const composeLoadRate = 50
 // composeLoadMix is the test's mix of requests: the default mix's reads,
 // refreshes and faults, with a quarter of its sign-ups and logins. Each of
 // those hashes a password with bcrypt (about 110 ms of CPU at the default
-// cost on a 2-core CI machine): at 50 requests/s the default mix needs
+// cost on a 2-core machine): at 50 requests/s the default mix needs
 // about 1.7 cores for them alone, which leaves a 2-core machine no room.
 var composeLoadMix = lg.Mix{SignUp: 3, Login: 4, Refresh: 10, Get: 55, List: 20, Delete: 1, Fault: 7}
 
@@ -49,11 +49,6 @@ var composeLoadMix = lg.Mix{SignUp: 3, Login: 4, Refresh: 10, Get: 55, List: 20,
 // that serve, with the Consul service each registers as.
 var composeGoldenInstances = map[string]string{
 	"auth-1": "auth", "auth-2": "auth", "user-1": "user", "user-2": "user", "gateway": "gateway",
-}
-
-// randomSecret is a fresh value for a secret of .env.
-func randomSecret() string {
-	return rand.Text()
 }
 
 // composeStack is one run of docker-compose.yml on the engine.
@@ -220,7 +215,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 		s.env = append(s.env, "DOCKER_HOST="+h)
 	}
 	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD"} {
-		s.env = append(s.env, v+"="+randomSecret())
+		s.env = append(s.env, v+"="+rand.Text())
 	}
 	for _, v := range composePortVars {
 		s.ports[v] = testbackend.FreePort(t)

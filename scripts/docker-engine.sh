@@ -31,7 +31,7 @@ start)
 		log "no Docker engine answers, and starting one needs root and apt-get: start Docker and run again"
 		exit 1
 	fi
-	if ! command -v dockerd >/dev/null; then
+	if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
 		log "installing Debian's docker.io"
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >&2

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -192,14 +191,16 @@ func uniqueInvalid(errs []error) error {
 	seen := map[string]bool{}
 	var add func(error)
 	add = func(err error) {
-		var invalid *config.Invalid
-		switch {
-		case err == nil:
-		case errors.As(err, &invalid) && invalid == err: //nolint:errorlint // only the top: its members are what is listed
+		if err == nil {
+			return
+		}
+		if invalid, ok := err.(*config.Invalid); ok { //nolint:errorlint // the top only: its members are what is listed
 			for _, e := range invalid.Errs {
 				add(e)
 			}
-		case !seen[err.Error()]:
+			return
+		}
+		if !seen[err.Error()] {
 			seen[err.Error()] = true
 			out = append(out, err)
 		}

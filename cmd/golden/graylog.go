@@ -10,11 +10,11 @@ import (
 	"github.com/golden-stack/golden/observability/config"
 )
 
-// newGraylogCmd returns "golden graylog", the Graylog tools.
 // waitReportEvery spaces the lines `golden graylog setup` prints while it
 // waits.
 const waitReportEvery = 10 * time.Second
 
+// newGraylogCmd returns "golden graylog", the Graylog tools.
 func newGraylogCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "graylog",

@@ -36,9 +36,10 @@ func main() {
 	}
 }
 
-// exitCode is 0 without an error, 2 for invalid usage (flags, arguments, settings: nothing was
-// started), what a command's error says where its status means more
-// (lookup: found, not found, backend error), and 1 otherwise.
+// exitCode is 0 without an error; 2 for invalid usage (flags, arguments,
+// settings: nothing was started); what a command's error says where its
+// status means more (lookup: found, not found, backend error); and 1
+// otherwise.
 func exitCode(err error) int {
 	if err == nil {
 		return 0

@@ -16,6 +16,12 @@ type ExportOptions struct {
 	SigningKey bool
 }
 
+// exportFile is one file Export copies, with the mode it gets.
+type exportFile struct {
+	name string
+	mode fs.FileMode
+}
+
 // Export copies what the identity name needs at run time from the
 // certificate directory dir into out: ca.crt, <name>.crt, <name>.key and
 // token-signing.pub, and token-signing.key with opts.SigningKey. Never the
@@ -30,20 +36,14 @@ func Export(dir, name, out string, opts ExportOptions) ([]string, error) {
 	if filepath.Clean(dir) == filepath.Clean(out) {
 		return nil, fmt.Errorf("pki: export of %s into the certificate directory itself", name)
 	}
-	files := []struct {
-		name string
-		mode fs.FileMode
-	}{
+	files := []exportFile{
 		{caCertFile, publicMode},
 		{name + certExt, publicMode},
 		{name + keyExt, privateMode},
 		{signingPubFile, publicMode},
 	}
 	if opts.SigningKey {
-		files = append(files, struct {
-			name string
-			mode fs.FileMode
-		}{signingKeyFile, privateMode})
+		files = append(files, exportFile{signingKeyFile, privateMode})
 	}
 	if err := ensureDir(out); err != nil {
 		return nil, err
