@@ -18,7 +18,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 CACHE="${GOLDEN_STANDIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/golden/standins}"
 BACKENDS=$(scripts/install-backends.sh consul prometheus alertmanager jaeger mailpit)
 # A stand-in built by another version of this script is built again.
@@ -47,9 +46,9 @@ usable() {
 }
 
 # rootfs NAME PACKAGES: a minimal Debian 12 root filesystem as a tarball in
-# the cache (debootstrap, once).
+# the cache (debootstrap, once for each package list).
 rootfs() {
-	local tar="$CACHE/$1.tar" dir
+	local tar="$CACHE/$1-$(printf '%s' "$2" | sha256sum | cut -c1-8).tar" dir
 	[ -s "$tar" ] && { echo "$tar"; return; }
 	command -v debootstrap >/dev/null || {
 		[ "$(id -u)" = 0 ] || { log "debootstrap missing (Debian's package debootstrap)"; exit 1; }
@@ -97,11 +96,14 @@ standin() {
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 
-debian() { base debian curl,wget,ca-certificates,busybox-static; }
+# The Debian base: what the upstream images' healthchecks run (curl, wget),
+# the CA bundle, and busybox for the busybox stand-in.
+DEBIAN_PACKAGES=curl,wget,ca-certificates,busybox-static
+debian() { base debian "$DEBIAN_PACKAGES"; }
 
 standin_busybox() { # busybox: Debian's static busybox, its applets linked in /bin.
 	mkdir -p "$ctx/$1/bin"
-	tar -xOf "$(rootfs debian curl,wget,ca-certificates,busybox-static)" ./usr/bin/busybox >"$ctx/$1/bin/busybox"
+	tar -xOf "$(rootfs debian "$DEBIAN_PACKAGES")" ./usr/bin/busybox >"$ctx/$1/bin/busybox"
 	chmod 755 "$ctx/$1/bin/busybox"
 	cat >"$ctx/$1/Dockerfile" <<-'EOF'
 		FROM scratch
@@ -114,7 +116,7 @@ standin_busybox() { # busybox: Debian's static busybox, its applets linked in /b
 
 standin_distroless() { # gcr.io/distroless/static-debian12:nonroot
 	mkdir -p "$ctx/$1/etc/ssl/certs" "$ctx/$1/tmp" "$ctx/$1/home/nonroot"
-	tar -xOf "$(rootfs debian curl,wget,ca-certificates,busybox-static)" ./etc/ssl/certs/ca-certificates.crt >"$ctx/$1/etc/ssl/certs/ca-certificates.crt"
+	tar -xOf "$(rootfs debian "$DEBIAN_PACKAGES")" ./etc/ssl/certs/ca-certificates.crt >"$ctx/$1/etc/ssl/certs/ca-certificates.crt"
 	printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$ctx/$1/etc/passwd"
 	printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' >"$ctx/$1/etc/group"
 	cat >"$ctx/$1/Dockerfile" <<-'EOF'
