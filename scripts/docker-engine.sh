@@ -34,7 +34,7 @@ start)
 	if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
 		log "installing Debian's docker.io"
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >&2
 	fi
 	# The docker CLI comes with docker.io; compose is built by install-backends.sh.
 	cat >"$state/daemon.json" <<-'EOF'
