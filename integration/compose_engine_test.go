@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,9 +58,7 @@ type composeStack struct {
 	ports   map[string]int // published port variable -> port
 	file    composeFile
 	running []string // the services started
-
-	mu      sync.Mutex
-	results []result
+	load    *backgroundLoad
 }
 
 // compose runs docker-compose with ARGS in the repository root, bounded by
@@ -152,10 +149,9 @@ func (s *composeStack) url(portVar string) string {
 // fails the test for each unexpected failure among them.
 func (s *composeStack) failures(step string, from, to time.Time) {
 	s.t.Helper()
-	s.mu.Lock()
 	var total int
 	var bad []result
-	for _, r := range s.results {
+	for _, r := range s.load.Results() {
 		if sent := r.end.Add(-r.Latency); sent.Before(from) || !sent.Before(to) {
 			continue
 		}
@@ -164,7 +160,6 @@ func (s *composeStack) failures(step string, from, to time.Time) {
 			bad = append(bad, r)
 		}
 	}
-	s.mu.Unlock()
 	s.t.Logf("%s: %d requests, %d unexpected failures (%s)", step, total, len(bad), to.Sub(from).Round(time.Second))
 	for i, r := range bad {
 		if i == 5 {
@@ -267,30 +262,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	// up on the CPUs past the deadline.
 	cfg.Rate, cfg.Duration, cfg.ReportInterval, cfg.Seed = composeLoadRate, 0, 0, 1
 	cfg.Mix = composeLoadMix
-	g, err := lg.New(cfg, lg.WithObserver(func(r lg.Result) {
-		s.mu.Lock()
-		s.results = append(s.results, result{r, time.Now()})
-		s.mu.Unlock()
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	loadCtx, stopLoad := context.WithCancel(context.Background())
-	loadDone := make(chan lg.Summary, 1)
-	go func() {
-		sum, _ := g.Run(loadCtx)
-		loadDone <- sum
-	}()
-	var summary *lg.Summary
-	stopLoading := func() lg.Summary {
-		if summary == nil {
-			stopLoad()
-			sum := <-loadDone
-			summary = &sum
-		}
-		return *summary
-	}
-	t.Cleanup(func() { stopLoading() })
+	s.load = startLoad(t, cfg)
 	loadStart := time.Now()
 
 	// Start-up: every service healthy, the one-shot containers exited 0.
@@ -400,9 +372,8 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	s.waitHealthy(time.Minute, "gateway")
 	gatewayBack := time.Now()
 	time.Sleep(5 * time.Second)
-	s.mu.Lock()
 	var refused, answered int
-	for _, r := range s.results {
+	for _, r := range s.load.Results() {
 		if r.end.Before(gatewayRestart) || r.end.After(gatewayBack) || r.Outcome != lg.UnexpectedFailure {
 			continue
 		}
@@ -413,7 +384,6 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 			t.Errorf("restart gateway: %s %s answered %d %s", r.Op, r.RequestID, r.Status, r.Code)
 		}
 	}
-	s.mu.Unlock()
 	t.Logf("restart gateway: healthy again after %s; %d requests found no gateway meanwhile, %d error answers",
 		gatewayBack.Sub(gatewayRestart).Round(100*time.Millisecond), refused, answered)
 	s.failures("after the gateway's restart", gatewayBack, time.Now())
@@ -469,7 +439,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 
 	// Stop: every golden container exits 0 within its stop_grace_period
 	// (compose sends SIGKILL after it: exit code 137).
-	sum := stopLoading()
+	sum := s.load.Stop()
 	t.Logf("load: %d requests in %.0f s (%.1f/s), %d dropped as %d were in flight, %d unexpected failures in all (start-up and the gateway's restart included)",
 		sum.Requests, sum.DurationSeconds, sum.Rate, sum.Dropped, cfg.Concurrency, sum.UnexpectedFailures)
 	t0 = time.Now()
@@ -551,13 +521,11 @@ func (s *composeStack) lookupThroughGraylog() {
 	t.Helper()
 	time.Sleep(10 * time.Second) // Graylog indexes in batches
 	var rid string
-	s.mu.Lock()
-	for _, r := range s.results {
+	for _, r := range s.load.Results() {
 		if r.Outcome == lg.Succeeded && time.Since(r.end) > 10*time.Second {
 			rid = r.RequestID
 		}
 	}
-	s.mu.Unlock()
 	eventually(t, 2*time.Minute, "golden lookup finds a request of the load in Graylog and Jaeger", func() error {
 		out, err := s.compose(time.Minute, "run", "--rm", "--no-deps", "-e", "GOLDEN_JAEGER_URL=http://jaeger:16686",
 			"graylog-setup", "lookup", rid)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,56 @@ type result struct {
 	end time.Time
 }
 
+// backgroundLoad is a load generator running until stopped, which records
+// every result with the time it ended.
+type backgroundLoad struct {
+	mu      sync.Mutex
+	results []result
+	stop    func() lg.Summary
+}
+
+// startLoad runs a generator with cfg until Stop or the end of the test.
+func startLoad(t *testing.T, cfg lg.Config) *backgroundLoad {
+	t.Helper()
+	l := &backgroundLoad{}
+	g, err := lg.New(cfg, lg.WithObserver(func(r lg.Result) {
+		l.mu.Lock()
+		l.results = append(l.results, result{r, time.Now()})
+		l.mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan lg.Summary, 1)
+	go func() {
+		sum, _ := g.Run(ctx)
+		done <- sum
+	}()
+	var once sync.Once
+	var sum lg.Summary
+	l.stop = func() lg.Summary {
+		once.Do(func() {
+			cancel()
+			sum = <-done
+		})
+		return sum
+	}
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+// Stop ends the load, waits for the requests in flight and returns the
+// generator's summary; later calls return the same summary.
+func (l *backgroundLoad) Stop() lg.Summary { return l.stop() }
+
+// Results returns the results recorded so far.
+func (l *backgroundLoad) Results() []result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.results)
+}
+
 // TestTrafficSurvivesRestartsAndOutages runs load at 50 requests/s through
 // the gateway while, in turn: (c) the whole fleet starts after the load
 // did; (b) every auth and user instance is stopped as SIGTERM does and
@@ -164,35 +215,15 @@ func TestTrafficSurvivesRestartsAndOutages(t *testing.T) {
 	}
 
 	// The load starts first, against a gateway that does not exist yet.
-	var mu sync.Mutex
-	var results []result
 	cfg := lg.DefaultConfig()
 	cfg.Target = "http://" + f.httpAddr
 	cfg.Rate, cfg.Duration, cfg.ReportInterval, cfg.Concurrency, cfg.Seed = 50, 0, 0, 64, 1
-	g, err := lg.New(cfg, lg.WithObserver(func(r lg.Result) {
-		mu.Lock()
-		results = append(results, result{r, time.Now()})
-		mu.Unlock()
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	loadCtx, stopLoad := context.WithCancel(context.Background())
-	loadDone := make(chan lg.Summary, 1)
-	go func() {
-		sum, _ := g.Run(loadCtx)
-		loadDone <- sum
-	}()
-	defer func() {
-		stopLoad()
-		<-loadDone
-	}()
+	load := startLoad(t, cfg)
+	defer load.Stop()
 	// failures returns the unexpected failures among the requests that
 	// ended in [from, to).
 	failures := func(from, to time.Time) (bad []result, total int) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range results {
+		for _, r := range load.Results() {
 			if r.end.Before(from) || !r.end.Before(to) {
 				continue
 			}
@@ -267,9 +298,8 @@ func TestTrafficSurvivesRestartsAndOutages(t *testing.T) {
 	pg.Start(t)
 	back := time.Now()
 	time.Sleep(10 * time.Second)
-	mu.Lock()
 	var down, slow, other int
-	for _, r := range results {
+	for _, r := range load.Results() {
 		if r.end.Before(from) || r.end.After(back.Add(5*time.Second)) || r.Outcome != lg.UnexpectedFailure {
 			continue
 		}
@@ -287,7 +317,6 @@ func TestTrafficSurvivesRestartsAndOutages(t *testing.T) {
 			}
 		}
 	}
-	mu.Unlock()
 	t.Logf("(e) PostgreSQL stopped 10s: %d failures, all 503 within 1s but %d slow and %d other", down, slow, other)
 	if down == 0 {
 		t.Error("(e) no request failed while PostgreSQL was down: the outage was not exercised")
