@@ -7,10 +7,17 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test test-compose test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
+.PHONY: build dev test test-compose test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
+
+## dev: the services with Consul, Jaeger, Mailpit, Alertmanager and
+## Prometheus on loopback, without Docker (`golden dev`), building the
+## backends into the cache first when they are missing.
+dev:
+	@scripts/install-backends.sh consul jaeger mailpit alertmanager prometheus >/dev/null
+	$(GO) run ./cmd/golden dev
 
 ## test: vet, formatting, the linter, backend configs, every test with the
 ## race detector against real backends (built once into a cache by

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/golden-stack/golden/internal/pki"
@@ -30,6 +32,31 @@ type allOptions struct {
 }
 
 func newAllCmd() *cobra.Command {
+	o := defaultAllOptions()
+	cmd := &cobra.Command{
+		Use:   "all",
+		Short: "Run auth, user and gateway in one process on loopback, creating certificates on first run",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), nil); err != nil {
+				return usageError(err)
+			}
+			services, err := o.prepare(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			return services.run(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	fs := cmd.Flags()
+	o.registerFlags(fs)
+	o.shared.Tracing.RegisterFlags(fs)
+	o.shared.Discovery.RegisterFlags(fs)
+	cmd.SetUsageFunc(groupedUsage)
+	return cmd
+}
+
+func defaultAllOptions() allOptions {
 	o := allOptions{
 		dir:          allDefaultDir,
 		httpAddr:     "127.0.0.1:8080",
@@ -44,18 +71,13 @@ func newAllCmd() *cobra.Command {
 	// The services listen on loopback: that is where Consul and the
 	// callers reach them.
 	o.shared.Discovery.AdvertiseAddr = "127.0.0.1"
-	cmd := &cobra.Command{
-		Use:   "all",
-		Short: "Run auth, user and gateway in one process on loopback, creating certificates on first run",
-		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), nil); err != nil {
-				return usageError(err)
-			}
-			return runAll(cmd, o)
-		},
-	}
-	fs := cmd.Flags()
+	return o
+}
+
+// registerFlags adds the flags `golden all` and `golden dev` share: the
+// folder, every address, logging, faults and debug pages. Tracing and
+// Consul are added by `golden all` only: `golden dev` wires them itself.
+func (o *allOptions) registerFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.dir, "dir", o.dir, "folder for certificates and keys (created on first run)")
 	fs.StringVar(&o.httpAddr, "http-addr", o.httpAddr, "gateway HTTP/JSON API address")
 	fs.StringVar(&o.authAddr, "auth-addr", o.authAddr, "auth service gRPC address")
@@ -64,18 +86,23 @@ func newAllCmd() *cobra.Command {
 	fs.StringVar(&o.authAdmin, "auth-admin-addr", o.authAdmin, "auth admin HTTP address")
 	fs.StringVar(&o.userAdmin, "user-admin-addr", o.userAdmin, "user admin HTTP address")
 	o.shared.Logging.RegisterFlags(fs)
-	o.shared.Tracing.RegisterFlags(fs)
-	o.shared.Discovery.RegisterFlags(fs)
 	o.shared.Faults.RegisterFlags(fs)
-	cmd.SetUsageFunc(groupedUsage)
 	fs.BoolVar(&o.shared.DebugPages, "debug-pages", o.shared.DebugPages, "serve /debug/requests, /debug/events and /debug/pprof on the admin ports (to loopback clients only) and the channelz gRPC service")
-	return cmd
 }
 
 // allDefaultDir is where `golden all` keeps its certificates (in certs/).
 const allDefaultDir = ".golden"
 
-func runAll(cmd *cobra.Command, o allOptions) error {
+// allServices are the three services' checked settings, ready to run.
+type allServices struct {
+	user    user.Config
+	auth    auth.Config
+	gateway gateway.Config
+}
+
+// prepare checks every setting, reporting every bad value at once, and
+// creates or renews the certificates (reported on w).
+func (o allOptions) prepare(w io.Writer) (*allServices, error) {
 	var v config.Validator
 	v.Check(o.dir != "", "dir", "must be set")
 	for _, a := range []struct{ flag, value string }{
@@ -85,16 +112,16 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 		v.Addr(a.flag, a.value)
 	}
 	if o.dir == "" {
-		return v.Err()
+		return nil, v.Err()
 	}
 
 	certs := filepath.Join(o.dir, "certs")
 	report, err := pki.Ensure(certs, pki.EnsureOptions{Names: []string{"auth", "user", "gateway"}})
 	if err != nil {
-		return fmt.Errorf("certificates in %s: %w", certs, err)
+		return nil, fmt.Errorf("certificates in %s: %w", certs, err)
 	}
 	if len(report.Created)+len(report.Renewed) > 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "certificates in %s: created %v, renewed %v\n", certs, report.Created, report.Renewed)
+		fmt.Fprintf(w, "certificates in %s: created %v, renewed %v\n", certs, report.Created, report.Renewed)
 	}
 	settings := func(name, adminAddr string) service.Settings {
 		s := o.shared
@@ -123,8 +150,14 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 	invalid = append(invalid, config.Rename(authCfg.Validate(), allFlags("auth", "auth-addr")))
 	invalid = append(invalid, config.Rename(gwCfg.Validate(), allFlags("gateway", "http-addr")))
 	if err := uniqueInvalid(invalid); err != nil {
-		return err
+		return nil, err
 	}
+	return &allServices{user: userCfg, auth: authCfg, gateway: gwCfg}, nil
+}
+
+// run builds and runs the services until ctx ends, then drains them.
+func (a *allServices) run(ctx context.Context, w io.Writer) error {
+	userCfg, authCfg, gwCfg := a.user, a.auth, a.gateway
 
 	// Each service is built after the one it calls, so that the caller is
 	// given the address the callee really bound (port 0 works). A failure
@@ -156,9 +189,9 @@ func runAll(cmd *cobra.Command, o allOptions) error {
 		return fail("gateway", err, allFlags("gateway", "http-addr"))
 	}
 
-	printWelcome(cmd.OutOrStdout(), "http://"+gwSvc.HTTPAddr())
+	printWelcome(w, "http://"+gwSvc.HTTPAddr())
 
-	g, ctx := errgroup.WithContext(cmd.Context())
+	g, ctx := errgroup.WithContext(ctx)
 	for _, svc := range []builtService{userSvc, authSvc, gwSvc} {
 		g.Go(func() error { return svc.Run(ctx) })
 	}

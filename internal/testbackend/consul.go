@@ -1,13 +1,12 @@
 package testbackend
 
 import (
-	"encoding/json"
-	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/golden-stack/golden/internal/devstack"
 )
 
 // consulStartTimeout bounds how long a dev agent may take to elect itself
@@ -63,8 +62,7 @@ func (c *Consul) Start(t testing.TB) {
 		t.Fatal("testbackend: Consul is already running")
 	}
 	c.proc = Start(t, c.bin, c.args...)
-	client := &http.Client{Timeout: 2 * time.Second}
-	c.proc.WaitFor(t, consulStartTimeout, func() error { return consulLeader(client, c.HTTPAddr) })
+	c.proc.WaitFor(t, consulStartTimeout, devstack.ConsulLeader(c.HTTPAddr))
 }
 
 // Stop stops the agent, if running.
@@ -80,26 +78,6 @@ func (c *Consul) Restart(t testing.TB) {
 	t.Helper()
 	c.Stop()
 	c.Start(t)
-}
-
-// consulLeader returns nil once the agent at addr reports a leader.
-func consulLeader(client *http.Client, addr string) error {
-	resp, err := client.Get("http://" + addr + "/v1/status/leader")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/v1/status/leader: %s", resp.Status)
-	}
-	var leader string
-	if err := json.NewDecoder(resp.Body).Decode(&leader); err != nil {
-		return fmt.Errorf("/v1/status/leader: %w", err)
-	}
-	if leader == "" {
-		return fmt.Errorf("no leader yet")
-	}
-	return nil
 }
 
 // freePorts returns n distinct loopback TCP ports that were free a moment

@@ -9,59 +9,36 @@ package testbackend
 
 import (
 	"bytes"
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golden-stack/golden/internal/devstack"
 )
 
-// Versions pins each backend, matching scripts/install-backends.sh and the
-// images docker-compose.yml runs.
-var Versions = map[string]string{
-	"consul":         "v1.14.11",
-	"prometheus":     "v0.307.3",
-	"promtool":       "v0.307.3",
-	"alertmanager":   "v0.28.1",
-	"amtool":         "v0.28.1",
-	"jaeger":         "v1.65.0",
-	"docker-compose": "v2.32.4",
-	"ghz":            "v0.93.0",
-	"mailpit":        "v1.33.1",
-}
+// Versions pins each backend (devstack.Versions).
+var Versions = devstack.Versions
 
-// Dir returns the cache folder of installed backends.
-func Dir() string {
-	if d := os.Getenv("GOLDEN_BACKENDS_DIR"); d != "" {
-		return d
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "golden", "backends")
-}
+// Dir returns the cache folder of installed backends (devstack.Dir).
+func Dir() string { return devstack.Dir() }
 
 // Binary returns the path of the installed backend name, or skips (fails,
 // under GOLDEN_REQUIRE_BACKENDS) the test when it is not installed.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
-	v, ok := Versions[name]
-	if !ok {
+	if _, ok := Versions[name]; !ok {
 		t.Fatalf("testbackend: unknown backend %q", name)
 	}
-	p := filepath.Join(Dir(), name+"-"+v, name)
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("%s %s not installed at %s: run scripts/install-backends.sh", name, v, p)
+	p, err := devstack.Binary("", name)
+	if err != nil {
 		if os.Getenv("GOLDEN_REQUIRE_BACKENDS") != "" {
-			t.Fatal(msg)
+			t.Fatal(err)
 		}
-		t.Skip(msg)
+		t.Skip(err)
 	}
 	return p
 }
@@ -178,17 +155,4 @@ func (s *syncBuffer) String() string {
 }
 
 // HTTPReady returns a WaitFor check that passes once GET url answers 200.
-func HTTPReady(url string) func() error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	return func() error {
-		resp, err := client.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
-}
+func HTTPReady(url string) func() error { return devstack.HTTPReady(url) }

@@ -1,0 +1,53 @@
+package devstack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Versions pins each backend, matching scripts/install-backends.sh and the
+// images docker-compose.yml runs.
+var Versions = map[string]string{
+	"consul":         "v1.14.11",
+	"prometheus":     "v0.307.3",
+	"promtool":       "v0.307.3",
+	"alertmanager":   "v0.28.1",
+	"amtool":         "v0.28.1",
+	"jaeger":         "v1.65.0",
+	"docker-compose": "v2.32.4",
+	"ghz":            "v0.93.0",
+	"mailpit":        "v1.33.1",
+}
+
+// Dir returns the cache folder scripts/install-backends.sh fills:
+// $GOLDEN_BACKENDS_DIR, else $XDG_CACHE_HOME/golden/backends, else
+// ~/.cache/golden/backends.
+func Dir() string {
+	if d := os.Getenv("GOLDEN_BACKENDS_DIR"); d != "" {
+		return d
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "golden", "backends")
+}
+
+// Binary returns the path of the pinned version of backend name in dir (Dir
+// when empty), or an error naming the command that installs it.
+func Binary(dir, name string) (string, error) {
+	v, ok := Versions[name]
+	if !ok {
+		return "", fmt.Errorf("unknown backend %q", name)
+	}
+	if dir == "" {
+		dir = Dir()
+	}
+	p := filepath.Join(dir, name+"-"+v, name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s %s is not installed at %s: run scripts/install-backends.sh %s", name, v, p, name)
+	}
+	return p, nil
+}
