@@ -130,13 +130,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 	addr := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-	free := make([]int, 0, 5)
-	for range 5 {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		free = append(free, p)
+	// Consul's three, Mailpit's SMTP, and Jaeger's unpublished listeners.
+	free, err := freePorts(10)
+	if err != nil {
+		return nil, err
+	}
+	spare := free[4:]
+	nextSpare := func(int) int {
+		p := spare[0]
+		spare = spare[1:]
+		return p
 	}
 	s.ConsulAddr, s.OTLPAddr = addr(o.Ports.Consul), addr(o.Ports.OTLP)
 	s.ConsulURL = "http://" + s.ConsulAddr + "/ui/"
@@ -152,10 +155,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	jaegerCfg, err := RenderJaegerConfig(jaegerSrc, filepath.Join(state, "jaeger"), func(int) int {
-		p, _ := freePort()
-		return p
-	}, jaegerPorts)
+	if n := len(listenAddr.FindAll(jaegerSrc, -1)) + len(portLine.FindAll(jaegerSrc, -1)); n > len(jaegerPorts)+len(spare) {
+		return nil, fmt.Errorf("jaeger/config.yaml has %d listeners, more than golden dev has ports for", n)
+	}
+	jaegerCfg, err := RenderJaegerConfig(jaegerSrc, filepath.Join(state, "jaeger"), nextSpare, jaegerPorts)
 	if err != nil {
 		return nil, fmt.Errorf("jaeger/config.yaml: %w", err)
 	}
