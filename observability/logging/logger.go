@@ -124,7 +124,8 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 	if cfg.Format == "text" {
 		lg.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
 	} else {
-		lg.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+		// logrus.JSONFormatter's output, without its map and encoding/json.
+		lg.SetFormatter(jsonFormatter{})
 	}
 	l := &Logger{
 		logger: lg,
