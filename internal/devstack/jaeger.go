@@ -12,7 +12,6 @@ import (
 const (
 	JaegerOTLPGRPCPort = 4317
 	JaegerOTLPHTTPPort = 4318
-	JaegerQueryGRPC    = 16685
 	JaegerQueryPort    = 16686
 	JaegerMetricsPort  = 8888
 )
