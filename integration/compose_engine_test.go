@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -26,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	lg "github.com/golden-stack/golden/internal/loadgen"
+	"github.com/golden-stack/golden/internal/lookup"
 	"github.com/golden-stack/golden/internal/testbackend"
 )
 
@@ -332,6 +334,10 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 		return composeTraceThroughStore(s.url("JAEGER_PORT"), time.Time{})
 	})
 
+	// Jaeger's query API v3 on its published gRPC port, as `golden lookup`
+	// reads it: a request of the load found by its request_id.
+	eventually(t, time.Minute, "a request of the load found through Jaeger's api_v3 on 127.0.0.1", s.spansByRequestID)
+
 	// Alertmanager: the routes of alertmanager/alertmanager.yml are loaded.
 	if err := composeRoutesLoaded(t, s.url("ALERTMANAGER_PORT")); err != nil {
 		t.Error(err)
@@ -527,13 +533,39 @@ func (s *composeStack) lookupThroughGraylog() {
 		}
 	}
 	eventually(t, 2*time.Minute, "golden lookup finds a request of the load in Graylog and Jaeger", func() error {
-		out, err := s.compose(time.Minute, "run", "--rm", "--no-deps", "-e", "GOLDEN_JAEGER_URL=http://jaeger:16686",
+		out, err := s.compose(time.Minute, "run", "--rm", "--no-deps", "-e", "GOLDEN_JAEGER_ADDR=jaeger:16685",
 			"graylog-setup", "lookup", rid)
 		if err != nil {
 			return fmt.Errorf("golden lookup %s: %v\n%s", rid, err, out)
 		}
 		return nil
 	})
+}
+
+// spansByRequestID finds the trace of a finished request of the test's load
+// through Jaeger's published api_v3 gRPC port, by its request_id attribute.
+func (s *composeStack) spansByRequestID() error {
+	var rid string
+	for _, r := range s.load.Results() {
+		if r.Outcome == lg.Succeeded && time.Since(r.end) > 5*time.Second {
+			rid = r.RequestID
+		}
+	}
+	if rid == "" {
+		return errors.New("no request of the load finished 5 s ago yet")
+	}
+	j, err := lookup.NewJaeger("127.0.0.1:"+strconv.Itoa(s.ports["JAEGER_GRPC_PORT"]), s.url("JAEGER_PORT"), 10*time.Second)
+	if err != nil {
+		return err
+	}
+	traces, err := j.FindTraces(context.Background(), "gateway", map[string]string{"request_id": rid}, time.Now().Add(-time.Hour), time.Now(), 5)
+	if err != nil {
+		return err
+	}
+	if len(traces) == 0 {
+		return fmt.Errorf("no trace of the gateway with request_id %s", rid)
+	}
+	return nil
 }
 
 // alertEmailed posts a page to Alertmanager's API and finds its email in

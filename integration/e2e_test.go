@@ -320,7 +320,7 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	if failedID == "" {
 		t.Fatalf("no 503 among the failed requests of the load: %+v", summary)
 	}
-	out := lookup(t, bin, logs, jaeger.QueryURL, failedID)
+	out := runLookup(t, bin, logs, jaeger, failedID)
 	for _, want := range []string{"user", "golden.user.v1.UserService/GetUser", "error", "injected fault"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lookup of %s lacks %q", failedID, want)
@@ -387,9 +387,9 @@ func renderPrometheusConfigWithAlerts(t *testing.T, consulAddr, amAddr string) s
 	return testbackend.WriteFile(t, t.TempDir(), "prometheus-alerts.yml", out)
 }
 
-// lookup runs golden lookup for id, with Graylog replayed from the GELF
+// runLookup runs golden lookup for id, with Graylog replayed from the GELF
 // messages captured for it and Jaeger real.
-func lookup(t *testing.T, bin string, logs *gelfCapture, jaegerURL, id string) string {
+func runLookup(t *testing.T, bin string, logs *gelfCapture, jaeger *testbackend.Jaeger, id string) string {
 	t.Helper()
 	fake := graylogtest.New(t)
 	for _, m := range logs.withRequestID(id) {
@@ -403,7 +403,7 @@ func lookup(t *testing.T, bin string, logs *gelfCapture, jaegerURL, id string) s
 		fake.AddMessage(fields)
 	}
 	cmd := exec.Command(bin, "lookup", id, "--graylog-url", fake.URL, "--graylog-user", "admin",
-		"--graylog-password", "admin-password", "--jaeger-url", jaegerURL)
+		"--graylog-password", "admin-password", "--jaeger-addr", jaeger.QueryGRPCAddr, "--jaeger-url", jaeger.QueryURL)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -231,7 +231,7 @@ func TestOneRequestEndToEnd(t *testing.T) {
 	}
 
 	// golden lookup, with Graylog replayed from what GELF delivered.
-	out := lookup(t, buildGolden(t), logs, jaeger.QueryURL, rid)
+	out := runLookup(t, buildGolden(t), logs, jaeger, rid)
 	for _, want := range []string{"gateway", "user", "user.store.Get", "GET /v1/users/{id}", "finished unary call", traceID} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lookup output lacks %q", want)

@@ -52,6 +52,7 @@ DIR/dev. Ctrl-C stops the services, then the backends.`,
 	fs.IntVar(&o.stack.Ports.Prometheus, "prometheus-port", o.stack.Ports.Prometheus, "Prometheus's port")
 	fs.IntVar(&o.stack.Ports.Alertmanager, "alertmanager-port", o.stack.Ports.Alertmanager, "Alertmanager's port")
 	fs.IntVar(&o.stack.Ports.Jaeger, "jaeger-port", o.stack.Ports.Jaeger, "Jaeger's UI and query API port")
+	fs.IntVar(&o.stack.Ports.JaegerGRPC, "jaeger-grpc-port", o.stack.Ports.JaegerGRPC, "Jaeger's query API over gRPC (api_v3), which golden lookup reads")
 	fs.IntVar(&o.stack.Ports.OTLP, "otlp-port", o.stack.Ports.OTLP, "Jaeger's OTLP/gRPC port, where the services send spans")
 	fs.IntVar(&o.stack.Ports.Mailpit, "mailpit-port", o.stack.Ports.Mailpit, "Mailpit's web page and API port (alert emails)")
 	cmd.SetUsageFunc(groupedUsage)
@@ -100,11 +101,11 @@ func printDevURLs(w io.Writer, s *devstack.Stack, o allOptions) {
 	fmt.Fprintf(w, `
   Prometheus    %s  (targets: /targets, alerts: /alerts)
   Alertmanager  %s
-  Jaeger        %s
+  Jaeger        %s  (query API v3 over gRPC: %s)
   Consul        %s  (faults: golden fault --consul-addr %s ...)
   Mailpit       %s  (alert emails)
   admin ports   http://%s (gateway), http://%s (auth), http://%s (user)
                 each with /metrics, /livez, /readyz, /debug/requests, /debug/pprof/
-`, s.PrometheusURL, s.AlertmanagerURL, s.JaegerURL, s.ConsulURL, s.ConsulAddr, s.MailpitURL,
+`, s.PrometheusURL, s.AlertmanagerURL, s.JaegerURL, s.JaegerGRPCAddr, s.ConsulURL, s.ConsulAddr, s.MailpitURL,
 		o.gatewayAdmin, o.authAdmin, o.userAdmin)
 }

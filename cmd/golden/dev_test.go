@@ -52,7 +52,7 @@ func TestDevRunsTheWholeStory(t *testing.T) {
 	}
 	port := func() string { return strconv.Itoa(testbackend.FreePort(t)) }
 	ports := map[string]string{}
-	for _, name := range []string{"consul", "prometheus", "alertmanager", "jaeger", "otlp", "mailpit"} {
+	for _, name := range []string{"consul", "prometheus", "alertmanager", "jaeger", "jaeger-grpc", "otlp", "mailpit"} {
 		ports[name] = port()
 	}
 	loop := func(p string) string { return "127.0.0.1:" + p }
@@ -128,7 +128,8 @@ func TestDevRunsTheWholeStory(t *testing.T) {
 	// The URLs are printed, then a sign-up works once the gateway finds
 	// auth and user in Consul.
 	eventually("the URLs printed", 2*time.Minute, func() error {
-		for _, want := range []string{"Prometheus    http://" + loop(ports["prometheus"]), "Jaeger        http://" + loop(ports["jaeger"]),
+		for _, want := range []string{"Prometheus    http://" + loop(ports["prometheus"]),
+			"Jaeger        http://" + loop(ports["jaeger"]) + "  (query API v3 over gRPC: " + loop(ports["jaeger-grpc"]),
 			"Consul        http://" + loop(ports["consul"]) + "/ui/", "Mailpit       http://" + loop(ports["mailpit"]),
 			"Alertmanager  http://" + loop(ports["alertmanager"]), "golden is running: gateway http://" + httpAddr} {
 			if !strings.Contains(out.String(), want) {
@@ -153,7 +154,7 @@ func TestDevRunsTheWholeStory(t *testing.T) {
 	}
 
 	// Jaeger: the login's trace, found by its request ID, spans all three.
-	jaeger, err := lookup.NewJaeger("http://"+loop(ports["jaeger"]), "", 5*time.Second)
+	jaeger, err := lookup.NewJaeger(loop(ports["jaeger-grpc"]), "http://"+loop(ports["jaeger"]), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 	"github.com/golden-stack/golden/internal/lookup/lookuptest"
+	"google.golang.org/grpc/codes"
 )
 
 const (
@@ -44,12 +44,16 @@ func newLookupStack(t *testing.T) *lookupStack {
 }
 
 func (s *lookupStack) args(extra ...string) []string {
-	return append([]string{"--graylog-url", s.graylog.URL, "--graylog-password", testPassword, "--jaeger-url", s.jaeger.URL, "--timeout", "5s"}, extra...)
+	return append([]string{"--graylog-url", s.graylog.URL, "--graylog-password", testPassword,
+		"--jaeger-addr", s.jaeger.Addr, "--jaeger-url", lookupJaegerUI, "--timeout", "5s"}, extra...)
 }
+
+// lookupJaegerUI is the Jaeger web interface the links point at.
+const lookupJaegerUI = "http://jaeger.test:16686"
 
 func TestLookupText(t *testing.T) {
 	s := newLookupStack(t)
-	out, stderr, err := execute(t, newLookupCmd(), s.args(lookupRequestID, "--jaeger-ui-url", "https://jaeger.example.com")...)
+	out, stderr, err := execute(t, newLookupCmd(), s.args(lookupRequestID, "--jaeger-url", "https://jaeger.example.com")...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -117,7 +121,7 @@ func TestLookupJSON(t *testing.T) {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	if doc.RequestID != lookupRequestID || !doc.Found || doc.RangeSeconds != 7200 || doc.Logs != 3 || doc.Spans != 3 || len(doc.Errors) != 0 ||
-		len(doc.Traces) != 1 || doc.Traces[0].JaegerURL != s.jaeger.URL+"/trace/"+lookupTraceID || !strings.HasSuffix(doc.GraylogURL, "&from=7200") {
+		len(doc.Traces) != 1 || doc.Traces[0].JaegerURL != lookupJaegerUI+"/trace/"+lookupTraceID || !strings.HasSuffix(doc.GraylogURL, "&from=7200") {
 		t.Fatalf("document:\n%s", out)
 	}
 	if len(doc.Timeline) != 6 {
@@ -170,12 +174,12 @@ func TestLookupNotFound(t *testing.T) {
 func TestLookupBackendErrors(t *testing.T) {
 	t.Run("jaeger down", func(t *testing.T) {
 		s := newLookupStack(t)
-		s.jaeger.Fail(http.StatusServiceUnavailable)
+		s.jaeger.Fail(codes.Unavailable)
 		out, stderr, err := execute(t, newLookupCmd(), s.args(lookupRequestID)...)
 		if exitCode(err) != exitBackend {
 			t.Fatalf("exit %d (%v), want %d", exitCode(err), err, exitBackend)
 		}
-		for _, w := range []string{"jaeger at " + s.jaeger.URL, "server error 503 Service Unavailable"} {
+		for _, w := range []string{"jaeger at " + s.jaeger.Addr, "GetTrace: Unavailable: storage unavailable"} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("error lacks %q: %v", w, err)
 			}
@@ -228,6 +232,7 @@ func TestLookupUsageErrors(t *testing.T) {
 		{"bad limit", s.args(lookupRequestID, "--limit", "0"), "--limit (GOLDEN_LIMIT): must be between 1 and 10000"},
 		{"bad range", s.args(lookupRequestID, "--range", "-1h"), "--range (GOLDEN_RANGE)"},
 		{"bad jaeger url", s.args(lookupRequestID, "--jaeger-url", "jaeger:16686"), "--jaeger-url (GOLDEN_JAEGER_URL)"},
+		{"bad jaeger address", s.args(lookupRequestID, "--jaeger-addr", "http://jaeger:16685"), "--jaeger-addr (GOLDEN_JAEGER_ADDR)"},
 		{"no credentials", s.args(lookupRequestID, "--graylog-password", ""), "--graylog-password (GOLDEN_GRAYLOG_PASSWORD): Graylog needs credentials"},
 	}
 	for _, tt := range tests {
@@ -254,7 +259,7 @@ func TestLookupSettingsFromEnv(t *testing.T) {
 	s := newLookupStack(t)
 	t.Setenv("GOLDEN_GRAYLOG_URL", s.graylog.URL)
 	t.Setenv("GOLDEN_GRAYLOG_PASSWORD", testPassword)
-	t.Setenv("GOLDEN_JAEGER_URL", s.jaeger.URL)
+	t.Setenv("GOLDEN_JAEGER_ADDR", s.jaeger.Addr)
 	out, stderr, err := execute(t, newLookupCmd(), lookupRequestID)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -28,6 +28,9 @@ import (
 // start.
 type Ports struct {
 	Consul, Prometheus, Alertmanager, Jaeger, Mailpit int
+	// JaegerGRPC is Jaeger's query API over gRPC (api_v3), which
+	// `golden lookup` reads.
+	JaegerGRPC int
 	// OTLP is Jaeger's OTLP/gRPC receiver, where the services send spans.
 	OTLP int
 }
@@ -35,7 +38,7 @@ type Ports struct {
 // DefaultPorts are the ports docker-compose.yml publishes, so the URLs of
 // README.md work with either.
 func DefaultPorts() Ports {
-	return Ports{Consul: 8500, Prometheus: 9090, Alertmanager: 9093, Jaeger: 16686, Mailpit: 8025, OTLP: 4317}
+	return Ports{Consul: 8500, Prometheus: 9090, Alertmanager: 9093, Jaeger: 16686, JaegerGRPC: 16685, Mailpit: 8025, OTLP: 4317}
 }
 
 // Options configure a Stack.
@@ -61,7 +64,7 @@ func (o Options) Validate() error {
 		port int
 	}{
 		{"consul-port", o.Ports.Consul}, {"prometheus-port", o.Ports.Prometheus}, {"alertmanager-port", o.Ports.Alertmanager},
-		{"jaeger-port", o.Ports.Jaeger}, {"mailpit-port", o.Ports.Mailpit}, {"otlp-port", o.Ports.OTLP},
+		{"jaeger-port", o.Ports.Jaeger}, {"jaeger-grpc-port", o.Ports.JaegerGRPC}, {"mailpit-port", o.Ports.Mailpit}, {"otlp-port", o.Ports.OTLP},
 	}
 	seen := map[int]string{}
 	for _, n := range named {
@@ -94,6 +97,8 @@ var backends = []string{"consul", "jaeger", "mailpit", "alertmanager", "promethe
 type Stack struct {
 	// ConsulAddr is Consul's HTTP API, host:port.
 	ConsulAddr string
+	// JaegerGRPCAddr is Jaeger's query API over gRPC, host:port.
+	JaegerGRPCAddr string
 	// OTLPAddr is Jaeger's OTLP/gRPC receiver, host:port.
 	OTLPAddr string
 	// JaegerURL, PrometheusURL, AlertmanagerURL, ConsulURL and MailpitURL
@@ -141,7 +146,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		spare = spare[1:]
 		return p
 	}
-	s.ConsulAddr, s.OTLPAddr = addr(o.Ports.Consul), addr(o.Ports.OTLP)
+	s.ConsulAddr, s.OTLPAddr, s.JaegerGRPCAddr = addr(o.Ports.Consul), addr(o.Ports.OTLP), addr(o.Ports.JaegerGRPC)
 	s.ConsulURL = "http://" + s.ConsulAddr + "/ui/"
 	s.JaegerURL = "http://" + addr(o.Ports.Jaeger)
 	s.PrometheusURL = "http://" + addr(o.Ports.Prometheus)
@@ -150,7 +155,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	smtpAddr := addr(free[3])
 
 	// Jaeger: the compose config with the published ports kept, the rest free.
-	jaegerPorts := map[int]int{JaegerQueryPort: o.Ports.Jaeger, JaegerOTLPGRPCPort: o.Ports.OTLP}
+	jaegerPorts := map[int]int{JaegerQueryPort: o.Ports.Jaeger, JaegerQueryGRPCPort: o.Ports.JaegerGRPC, JaegerOTLPGRPCPort: o.Ports.OTLP}
 	jaegerSrc, err := os.ReadFile(filepath.Join(root, "jaeger", "config.yaml"))
 	if err != nil {
 		return nil, err
@@ -201,7 +206,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}, ready: ConsulLeader(s.ConsulAddr)},
 		// Jaeger does not trace itself.
 		"jaeger": {env: []string{"OTEL_TRACES_SAMPLER=always_off"}, args: []string{"--config", cfgFile("jaeger.yaml")},
-			ready: all(HTTPReady(s.JaegerURL+"/api/services"), tcpReady(s.OTLPAddr))},
+			ready: all(HTTPReady(s.JaegerURL+"/api/services"), tcpReady(s.OTLPAddr), tcpReady(s.JaegerGRPCAddr))},
 		"mailpit": {args: []string{
 			"--listen", addr(o.Ports.Mailpit), "--smtp", smtpAddr,
 			"--database", filepath.Join(state, "mailpit.db"), "--disable-version-check", "--quiet",

@@ -13,7 +13,9 @@ const (
 	JaegerOTLPGRPCPort = 4317
 	JaegerOTLPHTTPPort = 4318
 	JaegerQueryPort    = 16686
-	JaegerMetricsPort  = 8888
+	// JaegerQueryGRPCPort serves the query API over gRPC (api_v2, api_v3).
+	JaegerQueryGRPCPort = 16685
+	JaegerMetricsPort   = 8888
 )
 
 var (

@@ -17,35 +17,37 @@ const maxLimit = 10000
 // Config holds the settings of a lookup other than Graylog's (see
 // graylog.Config).
 type Config struct {
-	// JaegerURL is the query API; JaegerUIURL the web interface for links,
-	// the same as JaegerURL when empty.
-	JaegerURL   string
-	JaegerUIURL string
-	Range       time.Duration
-	Limit       int
+	// JaegerAddr is Jaeger's query API v3 over gRPC, host:port; JaegerURL
+	// its web interface, for links.
+	JaegerAddr string
+	JaegerURL  string
+	Range      time.Duration
+	Limit      int
 	// Timeout bounds each request to Graylog or Jaeger.
 	Timeout time.Duration
 	// TraceTag is the span tag holding the request ID.
 	TraceTag string
 }
 
-// DefaultConfig returns the settings for a local stack: Jaeger on
-// localhost:16686, the last 24 hours, up to 500 log lines, 15s per request.
+// DefaultConfig returns the settings for a local stack: Jaeger's API on
+// localhost:16685 and web interface on localhost:16686, the last 24 hours,
+// up to 500 log lines, 15s per request.
 func DefaultConfig() Config {
 	return Config{
-		JaegerURL: "http://localhost:16686",
-		Range:     24 * time.Hour,
-		Limit:     500,
-		Timeout:   15 * time.Second,
-		TraceTag:  "request_id",
+		JaegerAddr: "localhost:16685",
+		JaegerURL:  "http://localhost:16686",
+		Range:      24 * time.Hour,
+		Limit:      500,
+		Timeout:    15 * time.Second,
+		TraceTag:   "request_id",
 	}
 }
 
-// RegisterFlags adds --jaeger-url, --jaeger-ui-url, --range, --limit,
+// RegisterFlags adds --jaeger-addr, --jaeger-url, --range, --limit,
 // --timeout and --jaeger-tag to fs.
 func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.JaegerURL, "jaeger-url", c.JaegerURL, "Jaeger query API base URL")
-	fs.StringVar(&c.JaegerUIURL, "jaeger-ui-url", c.JaegerUIURL, "Jaeger web interface base URL for trace links (default --jaeger-url)")
+	fs.StringVar(&c.JaegerAddr, "jaeger-addr", c.JaegerAddr, "Jaeger's query API v3 over gRPC (api_v3, port 16685), host:port")
+	fs.StringVar(&c.JaegerURL, "jaeger-url", c.JaegerURL, "Jaeger web interface base URL, for trace links")
 	fs.DurationVar(&c.Range, "range", c.Range, "how far back to search")
 	fs.IntVar(&c.Limit, "limit", c.Limit, "most log lines to fetch")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "timeout of each request to Graylog or Jaeger")
@@ -54,12 +56,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 
 // Validate checks the settings.
 func (c *Config) Validate(v *config.Validator) {
-	_, err := baseurl.Parse(c.JaegerURL)
+	err := checkAddr(c.JaegerAddr)
+	v.Check(err == nil, "jaeger-addr", "%v", err)
+	_, err = baseurl.Parse(c.JaegerURL)
 	v.Check(err == nil, "jaeger-url", "%v", err)
-	if c.JaegerUIURL != "" {
-		_, err := baseurl.Parse(c.JaegerUIURL)
-		v.Check(err == nil, "jaeger-ui-url", "%v", err)
-	}
 	v.Positive("range", c.Range)
 	v.Check(c.Limit >= 1 && c.Limit <= maxLimit, "limit", "must be between 1 and %d, got %d", maxLimit, c.Limit)
 	v.Positive("timeout", c.Timeout)
@@ -68,7 +68,7 @@ func (c *Config) Validate(v *config.Validator) {
 // NewFinder returns a Finder with these settings, reading logs through
 // logs. Call it after Validate.
 func (c *Config) NewFinder(logs *graylog.Client) (*Finder, error) {
-	j, err := NewJaeger(c.JaegerURL, c.JaegerUIURL, c.Timeout)
+	j, err := NewJaeger(c.JaegerAddr, c.JaegerURL, c.Timeout)
 	if err != nil {
 		return nil, err
 	}

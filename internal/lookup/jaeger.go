@@ -1,36 +1,38 @@
 package lookup
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golden-stack/golden/internal/baseurl"
+	"github.com/golden-stack/golden/internal/lookup/jaegerv3"
 	"github.com/golden-stack/golden/observability/safetext"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrTraceNotFound is returned by Jaeger.Trace when Jaeger does not have the
 // trace: not sampled, not flushed yet, or expired.
 var ErrTraceNotFound = errors.New("trace not found")
 
-// maxJaegerBody bounds what is read of one Jaeger answer.
-const maxJaegerBody = 64 << 20
-
-// JaegerTrace is a trace in the JSON of Jaeger's query API (/api/traces),
-// which Jaeger v2 still serves in the v1 shape.
+// JaegerTrace is one trace as the lookup reads it: spans with their tags
+// and the services (processes) they came from, in the shape of Jaeger's v1
+// JSON, to which Jaeger's answers are converted (see fromOTLP).
 type JaegerTrace struct {
 	TraceID   string                   `json:"traceID"`
 	Spans     []JaegerSpan             `json:"spans"`
 	Processes map[string]JaegerProcess `json:"processes"`
-	Warnings  []string                 `json:"warnings"`
 }
 
 // JaegerSpan is one span of a JaegerTrace.
@@ -43,9 +45,7 @@ type JaegerSpan struct {
 	StartTime uint64      `json:"startTime"`
 	Duration  uint64      `json:"duration"`
 	Tags      []JaegerTag `json:"tags"`
-	Logs      []JaegerLog `json:"logs"`
 	ProcessID string      `json:"processID"`
-	Warnings  []string    `json:"warnings"`
 }
 
 // JaegerReference links a span to another: refType CHILD_OF or FOLLOWS_FROM.
@@ -63,45 +63,48 @@ type JaegerTag struct {
 	Value any    `json:"value"`
 }
 
-// JaegerLog is a span event.
-type JaegerLog struct {
-	Timestamp uint64      `json:"timestamp"`
-	Fields    []JaegerTag `json:"fields"`
-}
-
 // JaegerProcess is the service a span came from.
 type JaegerProcess struct {
 	ServiceName string      `json:"serviceName"`
 	Tags        []JaegerTag `json:"tags"`
 }
 
-// Jaeger is a client of Jaeger's HTTP query API.
+// Jaeger is a client of Jaeger's query API v3 over gRPC (see package
+// jaegerv3), linking traces to Jaeger's web interface.
 type Jaeger struct {
-	base    *url.URL
+	addr    string
 	ui      *url.URL
-	hc      *http.Client
 	timeout time.Duration
 }
 
-// NewJaeger returns a client of the Jaeger query API at apiURL, for
-// example http://localhost:16686, linking traces to the web interface at
-// uiURL ("" = apiURL, which serves both in Jaeger v2); timeout bounds each
-// request.
-func NewJaeger(apiURL, uiURL string, timeout time.Duration) (*Jaeger, error) {
-	u, err := baseurl.Parse(apiURL) // the same rules: http(s), host, no credentials
+// NewJaeger returns a client of the api_v3 gRPC service at addr (host:port,
+// for example localhost:16685, without TLS as Jaeger serves it), linking
+// traces to the web interface at uiURL (for example
+// http://localhost:16686); timeout bounds each request.
+func NewJaeger(addr, uiURL string, timeout time.Duration) (*Jaeger, error) {
+	if err := checkAddr(addr); err != nil {
+		return nil, fmt.Errorf("jaeger address: %w", err)
+	}
+	ui, err := baseurl.Parse(uiURL) // the same rules: http(s), host, no credentials
 	if err != nil {
 		return nil, fmt.Errorf("jaeger URL: %w", err)
 	}
 	if timeout <= 0 {
 		return nil, fmt.Errorf("jaeger: timeout must be greater than 0, got %s", timeout)
 	}
-	j := &Jaeger{base: u, ui: u, hc: &http.Client{}, timeout: timeout}
-	if uiURL != "" {
-		if j.ui, err = baseurl.Parse(uiURL); err != nil {
-			return nil, fmt.Errorf("jaeger UI URL: %w", err)
-		}
+	return &Jaeger{addr: addr, ui: ui, timeout: timeout}, nil
+}
+
+// checkAddr accepts host:port with a host and a port from 1 to 65535.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
 	}
-	return j, nil
+	if n, perr := strconv.Atoi(port); host == "" || perr != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q is not host:port with a port from 1 to 65535", addr)
+	}
+	return nil
 }
 
 // TraceURL returns the web interface's page of traceID.
@@ -119,136 +122,113 @@ func (j *Jaeger) Trace(ctx context.Context, traceID string) (*JaegerTrace, error
 		return nil, fmt.Errorf("jaeger: %q is not a trace ID (32 hex digits)", traceID)
 	}
 	var traces []JaegerTrace
-	path := "/api/traces/" + id
-	if err := j.get(ctx, path, nil, &traces); err != nil {
+	err := j.call(ctx, "GetTrace", func(ctx context.Context, conn *grpc.ClientConn) error {
+		data, err := stream(ctx, conn, jaegerv3.GetTrace, jaegerv3.NewGetTraceRequest(id))
+		traces = fromOTLP(data)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	for i := range traces {
-		if got, _ := NormalizeTraceID(traces[i].TraceID); got == id {
+		if traces[i].TraceID == id {
 			return &traces[i], nil
 		}
 	}
-	return nil, fmt.Errorf("jaeger at %s: GET %s: %w (the answer holds no trace with that ID)", j.base, path, ErrTraceNotFound)
+	return nil, fmt.Errorf("jaeger at %s: GetTrace %s: %w", j.addr, id, ErrTraceNotFound)
 }
 
 // Services lists the services Jaeger has spans of.
 func (j *Jaeger) Services(ctx context.Context) ([]string, error) {
 	var services []string
-	if err := j.get(ctx, "/api/services", nil, &services); err != nil {
-		return nil, err
-	}
-	return services, nil
+	err := j.call(ctx, "GetServices", func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp := jaegerv3.New(jaegerv3.GetServicesResponse)
+		if err := conn.Invoke(ctx, jaegerv3.GetServices, jaegerv3.New(jaegerv3.GetServicesRequest), resp); err != nil {
+			return err
+		}
+		services = jaegerv3.Services(resp)
+		return nil
+	})
+	return services, err
 }
 
 // FindTraces returns up to limit traces of service between start and end
 // having a span with every tag in tags.
 func (j *Jaeger) FindTraces(ctx context.Context, service string, tags map[string]string, start, end time.Time, limit int) ([]JaegerTrace, error) {
-	q := url.Values{}
-	q.Set("service", service)
-	q.Set("start", strconv.FormatInt(start.UnixMicro(), 10))
-	q.Set("end", strconv.FormatInt(end.UnixMicro(), 10))
-	q.Set("limit", strconv.Itoa(limit))
-	if len(tags) > 0 {
-		b, err := json.Marshal(tags)
-		if err != nil {
-			return nil, fmt.Errorf("jaeger: encoding tags: %w", err)
-		}
-		q.Set("tags", string(b))
-	}
 	var traces []JaegerTrace
-	if err := j.get(ctx, "/api/traces", q, &traces); err != nil {
+	err := j.call(ctx, "FindTraces", func(ctx context.Context, conn *grpc.ClientConn) error {
+		req := jaegerv3.NewFindTracesRequest(jaegerv3.Query{Service: service, Attributes: tags, StartMin: start, StartMax: end, Limit: limit})
+		data, err := stream(ctx, conn, jaegerv3.FindTraces, req)
+		traces = fromOTLP(data)
+		return err
+	})
+	if err != nil {
 		return nil, err
+	}
+	if len(traces) > limit {
+		traces = traces[:limit]
 	}
 	return traces, nil
 }
 
-// get fetches path and decodes the "data" of Jaeger's answer
-// {"data":...,"errors":[{"code","msg"}]} into out.
-func (j *Jaeger) get(ctx context.Context, path string, query url.Values, out any) error {
+// maxJaegerMessage bounds one message of Jaeger's answer.
+const maxJaegerMessage = 64 << 20
+
+// call runs do on a connection to Jaeger within the timeout, and words its
+// failure for a person: which Jaeger, which call, and why.
+func (j *Jaeger) call(ctx context.Context, method string, do func(context.Context, *grpc.ClientConn) error) error {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("jaeger at %s: GET %s: "+format, append([]any{j.base, path}, args...)...)
+		return fmt.Errorf("jaeger at %s: %s: "+format, append([]any{j.addr, method}, args...)...)
 	}
-	u := *j.base
-	u.Path = j.base.Path + path
-	u.RawQuery = query.Encode()
+	conn, err := grpc.NewClient(j.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxJaegerMessage)),
+		grpc.WithUserAgent("golden"))
+	if err != nil {
+		return fail("%w", err)
+	}
+	defer conn.Close()
 	rctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return fail("%w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "golden")
-	resp, err := j.hc.Do(req)
-	var raw []byte
-	if err == nil {
-		raw, err = io.ReadAll(io.LimitReader(resp.Body, maxJaegerBody+1))
-		resp.Body.Close()
-	}
-	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return fail("cancelled: %w", ctx.Err())
-		case errors.Is(err, context.DeadlineExceeded) || rctx.Err() != nil:
-			return fail("no answer within %s (timeout): %w", j.timeout, context.DeadlineExceeded)
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fail("%w", err)
-	}
-	if len(raw) > maxJaegerBody {
-		return fail("answer larger than %d MiB", maxJaegerBody>>20)
-	}
-
-	var body struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []struct {
-			Code int    `json:"code"`
-			Msg  string `json:"msg"`
-		} `json:"errors"`
-	}
-	// Jaeger writes its error JSON with http.Error, so as text/plain: decode
-	// whatever the Content-Type says.
-	jsonErr := json.Unmarshal(raw, &body)
-	var msgs []string
-	for _, e := range body.Errors {
-		msgs = append(msgs, e.Msg)
-	}
-	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	switch code := resp.StatusCode; {
-	case code == http.StatusNotFound && jsonErr == nil:
-		return fail("%w", ErrTraceNotFound)
-	case code >= 500:
-		return fail("server error %s: %s", status, errorText(msgs, raw))
-	case code < 200 || code > 299:
-		return fail("%s: %s", status, errorText(msgs, raw))
-	case jsonErr != nil:
-		return fail("%s but the answer is not JSON (Content-Type %s): %s", status, resp.Header.Get("Content-Type"), safetext.Line(string(raw), 200))
-	case len(msgs) > 0 && (len(body.Data) == 0 || string(body.Data) == "null"):
-		return fail("%s", safetext.Line(strings.Join(msgs, "; "), 1000))
-	}
-	if len(body.Data) == 0 || string(body.Data) == "null" {
+	err = do(rctx, conn)
+	st := status.Convert(err)
+	switch {
+	case err == nil:
 		return nil
+	case ctx.Err() != nil:
+		return fail("cancelled: %w", ctx.Err())
+	case rctx.Err() != nil || st.Code() == codes.DeadlineExceeded:
+		return fail("no answer within %s (timeout): %w", j.timeout, context.DeadlineExceeded)
+	case st.Code() == codes.NotFound:
+		return fail("%w", ErrTraceNotFound)
+	default:
+		return fail("%s: %s", st.Code(), safetext.Line(st.Message(), 1000))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body.Data))
-	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		return fail("unexpected answer: %v", err)
-	}
-	return nil
 }
 
-// errorText is Jaeger's error messages, or the start of the body.
-func errorText(msgs []string, raw []byte) string {
-	if len(msgs) > 0 {
-		return safetext.Line(strings.Join(msgs, "; "), 1000)
+// stream sends req to a server-streaming method and collects every
+// TracesData until the end of the stream.
+func stream(ctx context.Context, conn *grpc.ClientConn, method string, req proto.Message) ([]*tracepb.TracesData, error) {
+	s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, method)
+	if err != nil {
+		return nil, err
 	}
-	if s := safetext.Line(string(raw), 200); s != "" {
-		return s
+	if err := s.SendMsg(req); err != nil {
+		return nil, err
 	}
-	return "(empty body)"
+	if err := s.CloseSend(); err != nil {
+		return nil, err
+	}
+	var out []*tracepb.TracesData
+	for {
+		td := &tracepb.TracesData{}
+		if err := s.RecvMsg(td); errors.Is(err, io.EOF) {
+			return out, nil
+		} else if err != nil {
+			return out, err
+		}
+		out = append(out, td)
+	}
 }
 
 // NormalizeTraceID returns id as 32 lowercase hex digits. Jaeger writes IDs

@@ -14,6 +14,7 @@ import (
 	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 	"github.com/golden-stack/golden/internal/lookup"
 	"github.com/golden-stack/golden/internal/lookup/lookuptest"
+	"google.golang.org/grpc/codes"
 )
 
 const (
@@ -38,7 +39,7 @@ func newStack(t *testing.T, opts ...lookup.Option) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := lookup.NewJaeger(s.jaeger.URL, "http://jaeger.example:16686", 2*time.Second)
+	j, err := lookup.NewJaeger(s.jaeger.Addr, "http://jaeger.example:16686", 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestFindJoinsLogsAndSpans(t *testing.T) {
 		}
 	}
 	// The logs named the trace: no span search was needed.
-	if reqs := s.jaeger.Requests(); len(reqs) != 1 || reqs[0] != "/api/traces/"+traceID {
+	if reqs := s.jaeger.Requests(); len(reqs) != 1 || reqs[0] != "GetTrace "+traceID {
 		t.Errorf("Jaeger requests = %q", reqs)
 	}
 }
@@ -263,10 +264,18 @@ func TestFindSpansOnly(t *testing.T) {
 	if !res.Found || res.Logs != 0 || res.Spans != 3 || len(res.Traces) != 1 || res.Traces[0].TraceID != traceID || len(res.Errors) != 0 {
 		t.Fatalf("result = %+v", res)
 	}
+	// The fake refuses a search without both start times, as Jaeger does.
+	searches := 0
 	for _, r := range s.jaeger.Requests() {
-		if strings.HasPrefix(r, "/api/traces?") && (!strings.Contains(r, "tags=%7B%22request_id%22%3A%22"+requestID+"%22%7D") || !strings.Contains(r, "start=") || !strings.Contains(r, "end=")) {
-			t.Errorf("span search %q lacks the tag or the time range", r)
+		if strings.HasPrefix(r, "FindTraces ") {
+			searches++
+			if !strings.HasSuffix(r, " request_id="+requestID) {
+				t.Errorf("span search %q lacks the request ID attribute", r)
+			}
 		}
+	}
+	if searches == 0 {
+		t.Errorf("no span search among %q", s.jaeger.Requests())
 	}
 }
 
@@ -326,7 +335,7 @@ func TestFindBackendErrors(t *testing.T) {
 	t.Run("jaeger down, logs kept", func(t *testing.T) {
 		s := newStack(t)
 		s.addLogs()
-		s.jaeger.Fail(http.StatusInternalServerError)
+		s.jaeger.Fail(codes.Internal)
 		res, err := s.finder.Find(context.Background(), requestID)
 		if err != nil {
 			t.Fatal(err)
@@ -334,7 +343,7 @@ func TestFindBackendErrors(t *testing.T) {
 		if len(res.Errors) != 1 || res.Errors[0].Backend != lookup.BackendJaeger {
 			t.Fatalf("errors = %v", res.Err())
 		}
-		for _, w := range []string{"jaeger at " + s.jaeger.URL, "GET /api/traces/" + traceID, "server error 500 Internal Server Error: storage unavailable"} {
+		for _, w := range []string{"jaeger at " + s.jaeger.Addr, "GetTrace: Internal: storage unavailable"} {
 			if !strings.Contains(res.Errors[0].Error(), w) {
 				t.Errorf("error %q lacks %q", res.Errors[0], w)
 			}
@@ -353,7 +362,7 @@ func TestFindBackendErrors(t *testing.T) {
 		s.addLogs()
 		s.jaeger.SetDelay(10 * time.Second)
 		gl, _ := graylog.New(s.graylog.URL, graylog.WithBasicAuth(user, password))
-		j, _ := lookup.NewJaeger(s.jaeger.URL, "", 50*time.Millisecond)
+		j, _ := lookup.NewJaeger(s.jaeger.Addr, "http://jaeger.example:16686", 50*time.Millisecond)
 		f, _ := lookup.NewFinder(gl, j)
 		res, _ := f.Find(context.Background(), requestID)
 		if len(res.Errors) != 1 || !errors.Is(res.Errors[0], context.DeadlineExceeded) || !strings.Contains(res.Errors[0].Error(), "no answer within 50ms (timeout)") {
@@ -364,7 +373,7 @@ func TestFindBackendErrors(t *testing.T) {
 	t.Run("graylog 401", func(t *testing.T) {
 		s := newStack(t)
 		gl, _ := graylog.New(s.graylog.URL, graylog.WithBasicAuth(user, "wrong-password"))
-		j, _ := lookup.NewJaeger(s.jaeger.URL, "", 15*time.Second)
+		j, _ := lookup.NewJaeger(s.jaeger.Addr, "http://jaeger.example:16686", 15*time.Second)
 		f, _ := lookup.NewFinder(gl, j)
 		res, _ := f.Find(context.Background(), requestID)
 		if len(res.Errors) != 1 || !errors.Is(res.Errors[0], graylog.ErrAuthentication) {

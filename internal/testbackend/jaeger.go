@@ -20,16 +20,19 @@ type Jaeger struct {
 	OTLPHTTPAddr string
 	// QueryURL is the base URL of the query API and UI, without a trailing slash.
 	QueryURL string
+	// QueryGRPCAddr is the gRPC query API (api_v2 and api_v3), host:port.
+	QueryGRPCAddr string
 	// MetricsURL is the URL of Jaeger's own Prometheus metrics.
 	MetricsURL string
 }
 
 // Ports the compose configuration listens on, which the tests look up.
 const (
-	jaegerOTLPGRPCPort = devstack.JaegerOTLPGRPCPort
-	jaegerOTLPHTTPPort = devstack.JaegerOTLPHTTPPort
-	jaegerQueryPort    = devstack.JaegerQueryPort
-	jaegerMetricsPort  = devstack.JaegerMetricsPort
+	jaegerOTLPGRPCPort  = devstack.JaegerOTLPGRPCPort
+	jaegerOTLPHTTPPort  = devstack.JaegerOTLPHTTPPort
+	jaegerQueryPort     = devstack.JaegerQueryPort
+	jaegerQueryGRPCPort = devstack.JaegerQueryGRPCPort
+	jaegerMetricsPort   = devstack.JaegerMetricsPort
 )
 
 // StartJaeger runs the installed Jaeger with a copy of configFile (such as
@@ -49,7 +52,7 @@ func StartJaeger(t testing.TB, configFile string) *Jaeger {
 	if err != nil {
 		t.Fatalf("rendering %s: %v", configFile, err)
 	}
-	for _, p := range []int{jaegerOTLPGRPCPort, jaegerOTLPHTTPPort, jaegerQueryPort, jaegerMetricsPort} {
+	for _, p := range []int{jaegerOTLPGRPCPort, jaegerOTLPHTTPPort, jaegerQueryPort, jaegerQueryGRPCPort, jaegerMetricsPort} {
 		if ports[p] == 0 {
 			t.Fatalf("%s: no 0.0.0.0 listener on port %d", configFile, p)
 		}
@@ -59,11 +62,12 @@ func StartJaeger(t testing.TB, configFile string) *Jaeger {
 		t.Fatal(err)
 	}
 	j := &Jaeger{
-		Process:      StartEnv(t, jaegerEnv, bin, "--config", file),
-		OTLPGRPCAddr: loopback(ports[jaegerOTLPGRPCPort]),
-		OTLPHTTPAddr: loopback(ports[jaegerOTLPHTTPPort]),
-		QueryURL:     "http://" + loopback(ports[jaegerQueryPort]),
-		MetricsURL:   "http://" + loopback(ports[jaegerMetricsPort]) + "/metrics",
+		Process:       StartEnv(t, jaegerEnv, bin, "--config", file),
+		OTLPGRPCAddr:  loopback(ports[jaegerOTLPGRPCPort]),
+		OTLPHTTPAddr:  loopback(ports[jaegerOTLPHTTPPort]),
+		QueryURL:      "http://" + loopback(ports[jaegerQueryPort]),
+		QueryGRPCAddr: loopback(ports[jaegerQueryGRPCPort]),
+		MetricsURL:    "http://" + loopback(ports[jaegerMetricsPort]) + "/metrics",
 	}
 	queryReady := HTTPReady(j.QueryURL + "/api/services")
 	j.WaitFor(t, 60*time.Second, func() error {

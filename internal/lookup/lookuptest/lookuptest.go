@@ -1,49 +1,85 @@
-// Package lookuptest is a fake Jaeger query API for tests, answering in the
-// JSON shape Jaeger v2 (1.65) writes: GET /api/traces/{id}, GET
-// /api/services and GET /api/traces?service=...&tags=..., with Jaeger's
-// {"data":...,"errors":...} envelope and its 404 for an unknown trace.
+// Package lookuptest is a fake of Jaeger's query API v3 over gRPC
+// (jaeger.api_v3.QueryService: GetTrace, FindTraces, GetServices) for tests.
+// It answers as Jaeger 2.2 does: traces as OTLP TracesData, one message per
+// trace, an empty stream for an unknown trace, FindTraces refused without
+// both start times, and attributes matched on one span of the service.
+// Traces are given in Jaeger's v1 JSON (SampleTrace), which is easier to
+// read in a test, and converted to OTLP for the answer.
 package lookuptest
 
 import (
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"net"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/golden-stack/golden/internal/lookup/jaegerv3"
 )
 
-// Jaeger is a fake Jaeger query API. Its methods are safe for concurrent use.
+// Jaeger is a fake Jaeger query API v3. Its methods are safe for concurrent
+// use.
 type Jaeger struct {
-	*httptest.Server
+	// Addr is the gRPC address, host:port.
+	Addr string
 
 	mu       sync.Mutex
-	traces   map[string]json.RawMessage // by 32-digit ID
+	traces   map[string]trace // by 32-digit ID
 	order    []string
 	requests []string
-	fail     int
+	fail     codes.Code
 	delay    time.Duration
 }
 
-// NewJaeger starts a fake Jaeger, closed at the end of the test.
+// NewJaeger starts a fake Jaeger on a loopback port, stopped at the end of
+// the test.
 func NewJaeger(t testing.TB) *Jaeger {
 	t.Helper()
-	j := &Jaeger{traces: map[string]json.RawMessage{}}
-	j.Server = httptest.NewServer(http.HandlerFunc(j.serve))
-	t.Cleanup(j.Close)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &Jaeger{Addr: lis.Addr().String(), traces: map[string]trace{}}
+	srv := grpc.NewServer()
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "jaeger.api_v3.QueryService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "GetServices", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			if err := dec(jaegerv3.New(jaegerv3.GetServicesRequest)); err != nil {
+				return nil, err
+			}
+			if err := j.begin(ctx, "GetServices"); err != nil {
+				return nil, err
+			}
+			return jaegerv3.NewGetServicesResponse(j.services()), nil
+		}}},
+		Streams: []grpc.StreamDesc{
+			{StreamName: "GetTrace", ServerStreams: true, Handler: func(_ any, st grpc.ServerStream) error { return j.getTrace(st) }},
+			{StreamName: "FindTraces", ServerStreams: true, Handler: func(_ any, st grpc.ServerStream) error { return j.findTraces(st) }},
+		},
+	}, j)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
 	return j
 }
 
-// AddTrace stores a trace given as Jaeger's JSON of one trace
+// AddTrace stores a trace given as Jaeger's v1 JSON of one trace
 // ({"traceID":...,"spans":[...],"processes":{...}}).
 func (j *Jaeger) AddTrace(t testing.TB, raw string) {
 	t.Helper()
-	var tr struct {
-		TraceID string `json:"traceID"`
-	}
+	var tr trace
 	if err := json.Unmarshal([]byte(raw), &tr); err != nil || tr.TraceID == "" {
 		t.Fatalf("lookuptest: bad trace JSON (%v): %s", err, raw)
 	}
@@ -53,14 +89,15 @@ func (j *Jaeger) AddTrace(t testing.TB, raw string) {
 	if _, ok := j.traces[id]; !ok {
 		j.order = append(j.order, id)
 	}
-	j.traces[id] = json.RawMessage(raw)
+	j.traces[id] = tr
 }
 
-// Fail makes every later request answer status with a Jaeger error body; 0 stops it.
-func (j *Jaeger) Fail(status int) {
+// Fail makes every later call fail with code (as Jaeger does when its
+// storage fails: Internal); codes.OK stops it.
+func (j *Jaeger) Fail(code codes.Code) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.fail = status
+	j.fail = code
 }
 
 // SetDelay makes every later answer wait d first (or until the client gives up).
@@ -70,181 +107,245 @@ func (j *Jaeger) SetDelay(d time.Duration) {
 	j.delay = d
 }
 
-// Requests returns the path and query of every request so far.
+// Requests returns every call so far: "GetServices", "GetTrace ID" or
+// "FindTraces SERVICE key=value,...".
 func (j *Jaeger) Requests() []string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return append([]string(nil), j.requests...)
 }
 
-type envelope struct {
-	Data   any        `json:"data"`
-	Total  int        `json:"total"`
-	Limit  int        `json:"limit"`
-	Offset int        `json:"offset"`
-	Errors []apiError `json:"errors"`
-}
-
-type apiError struct {
-	Code int    `json:"code,omitempty"`
-	Msg  string `json:"msg"`
-}
-
-func (j *Jaeger) serve(w http.ResponseWriter, r *http.Request) {
+// begin records a call, then waits and fails as set.
+func (j *Jaeger) begin(ctx context.Context, call string) error {
 	j.mu.Lock()
-	j.requests = append(j.requests, r.URL.RequestURI())
+	j.requests = append(j.requests, call)
 	fail, delay := j.fail, j.delay
 	j.mu.Unlock()
 	if delay > 0 {
 		select {
 		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
-	if fail != 0 {
-		jaegerError(w, fail, "storage unavailable: badger: database closed")
-		return
+	if fail != codes.OK {
+		return status.Error(fail, "storage unavailable: badger: database closed")
 	}
-	switch p := r.URL.Path; {
-	case r.Method != http.MethodGet:
-		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
-	case p == "/api/services":
-		j.services(w)
-	case p == "/api/traces":
-		j.search(w, r)
-	case strings.HasPrefix(p, "/api/traces/"):
-		j.trace(w, strings.TrimPrefix(p, "/api/traces/"))
-	default:
-		http.Error(w, "404 page not found", http.StatusNotFound) // gorilla/mux's answer
-	}
+	return nil
 }
 
-func (j *Jaeger) trace(w http.ResponseWriter, id string) {
+func (j *Jaeger) getTrace(st grpc.ServerStream) error {
+	req := jaegerv3.New(jaegerv3.GetTraceRequest)
+	if err := st.RecvMsg(req); err != nil {
+		return err
+	}
+	id := jaegerv3.TraceID(req)
+	if err := j.begin(st.Context(), "GetTrace "+id); err != nil {
+		return err
+	}
 	if len(id) == 0 || len(id) > 32 || strings.Trim(strings.ToLower(id), "0123456789abcdef") != "" {
-		jaegerError(w, http.StatusBadRequest, "strconv.ParseUint: parsing \""+id+"\": invalid syntax")
-		return
+		return fmt.Errorf("malform trace ID: %s", id) // Jaeger's own words, as codes.Unknown
 	}
 	j.mu.Lock()
-	raw, ok := j.traces[pad(id)]
+	tr, ok := j.traces[pad(id)]
 	j.mu.Unlock()
 	if !ok {
-		jaegerError(w, http.StatusNotFound, "trace not found")
-		return
+		return nil // Jaeger 2.2 ends the stream empty
 	}
-	writeJSON(w, envelope{Data: []json.RawMessage{raw}})
+	return st.SendMsg(tr.otlp())
 }
 
-func (j *Jaeger) services(w http.ResponseWriter) {
-	set := map[string]bool{}
-	for _, t := range j.all() {
-		for _, p := range t.Processes {
-			set[p.ServiceName] = true
-		}
+func (j *Jaeger) findTraces(st grpc.ServerStream) error {
+	req := jaegerv3.New(jaegerv3.FindTracesRequest)
+	if err := st.RecvMsg(req); err != nil {
+		return err
 	}
-	services := []string{}
-	for s := range set {
-		services = append(services, s)
+	q := jaegerv3.ParseFindTracesRequest(req)
+	keys := make([]string, 0, len(q.Attributes))
+	for k, v := range q.Attributes {
+		keys = append(keys, k+"="+v)
 	}
-	sort.Strings(services)
-	writeJSON(w, envelope{Data: services, Total: len(services)})
-}
-
-// search finds traces with a span of the service carrying every tag.
-func (j *Jaeger) search(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	service := q.Get("service")
-	if service == "" {
-		jaegerError(w, http.StatusBadRequest, "parameter 'service' is required")
-		return
+	sort.Strings(keys)
+	if err := j.begin(st.Context(), "FindTraces "+q.Service+" "+strings.Join(keys, ",")); err != nil {
+		return err
 	}
-	tags := map[string]string{}
-	if s := q.Get("tags"); s != "" {
-		if err := json.Unmarshal([]byte(s), &tags); err != nil {
-			jaegerError(w, http.StatusBadRequest, "malformed 'tags' parameter: "+err.Error())
-			return
-		}
+	if q.StartMin.IsZero() || q.StartMax.IsZero() {
+		return fmt.Errorf("start time min and max are required parameters")
 	}
-	for _, p := range []string{"start", "end"} {
-		if q.Get(p) == "" {
-			continue
-		}
-		var n int64
-		if _, err := fmt.Sscan(q.Get(p), &n); err != nil {
-			jaegerError(w, http.StatusBadRequest, "unable to parse param '"+p+"'")
-			return
-		}
-	}
-	found := []json.RawMessage{}
 	j.mu.Lock()
-	order := append([]string(nil), j.order...)
-	j.mu.Unlock()
-	for _, id := range order {
-		j.mu.Lock()
-		raw := j.traces[id]
-		j.mu.Unlock()
-		var t trace
-		_ = json.Unmarshal(raw, &t)
-		if t.matches(service, tags) {
-			found = append(found, raw)
+	var found []trace
+	for _, id := range j.order {
+		if tr := j.traces[id]; tr.matches(q.Service, q.Attributes) {
+			found = append(found, tr)
 		}
 	}
-	writeJSON(w, envelope{Data: found, Total: len(found)})
+	j.mu.Unlock()
+	for i, tr := range found {
+		if q.Limit > 0 && i >= q.Limit {
+			break
+		}
+		if err := st.SendMsg(tr.otlp()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+func (j *Jaeger) services() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, tr := range j.traces {
+		for _, p := range tr.Processes {
+			if !seen[p.ServiceName] {
+				seen[p.ServiceName] = true
+				out = append(out, p.ServiceName)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// trace is a trace in Jaeger's v1 JSON.
 type trace struct {
-	Spans []struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		References    []struct {
+			RefType string `json:"refType"`
+			TraceID string `json:"traceID"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+		StartTime uint64 `json:"startTime"`
+		Duration  uint64 `json:"duration"`
+		Tags      []tag  `json:"tags"`
 		ProcessID string `json:"processID"`
-		Tags      []struct {
-			Key   string `json:"key"`
-			Value any    `json:"value"`
-		} `json:"tags"`
 	} `json:"spans"`
 	Processes map[string]struct {
 		ServiceName string `json:"serviceName"`
+		Tags        []tag  `json:"tags"`
 	} `json:"processes"`
 }
 
-func (t trace) matches(service string, tags map[string]string) bool {
+type tag struct {
+	Key   string `json:"key"`
+	Type  string `json:"type"`
+	Value any    `json:"value"`
+}
+
+func (t trace) matches(service string, attrs map[string]string) bool {
 	for _, s := range t.Spans {
 		if t.Processes[s.ProcessID].ServiceName != service {
 			continue
 		}
 		hit := 0
-		for _, tag := range s.Tags {
-			if v, ok := tags[tag.Key]; ok && fmt.Sprint(tag.Value) == v {
+		for _, tg := range s.Tags {
+			if v, ok := attrs[tg.Key]; ok && fmt.Sprint(tg.Value) == v {
 				hit++
 			}
 		}
-		if hit == len(tags) {
+		if hit == len(attrs) {
 			return true
 		}
 	}
 	return false
 }
 
-func (j *Jaeger) all() []trace {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []trace
-	for _, raw := range j.traces {
-		var t trace
-		_ = json.Unmarshal(raw, &t)
-		out = append(out, t)
+// otlp is the trace as Jaeger's api_v3 sends it: one ResourceSpans per
+// process, span kind and status from the tags Jaeger's v1 JSON shows for
+// them.
+func (t trace) otlp() *tracepb.TracesData {
+	td := &tracepb.TracesData{}
+	ids := make([]string, 0, len(t.Processes))
+	for id := range t.Processes {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, pid := range ids {
+		p := t.Processes[pid]
+		res := &resourcepb.Resource{Attributes: append([]*commonpb.KeyValue{str("service.name", p.ServiceName)}, attrs(p.Tags)...)}
+		ss := &tracepb.ScopeSpans{}
+		for _, s := range t.Spans {
+			if s.ProcessID != pid {
+				continue
+			}
+			sp := &tracepb.Span{
+				TraceId:           traceBytes(t.TraceID),
+				SpanId:            spanBytes(s.SpanID),
+				Name:              s.OperationName,
+				StartTimeUnixNano: s.StartTime * 1000,
+				EndTimeUnixNano:   (s.StartTime + s.Duration) * 1000,
+				Status:            &tracepb.Status{},
+			}
+			for _, r := range s.References {
+				if r.RefType == "CHILD_OF" && sp.ParentSpanId == nil {
+					sp.ParentSpanId = spanBytes(r.SpanID)
+				} else {
+					sp.Links = append(sp.Links, &tracepb.Span_Link{TraceId: traceBytes(r.TraceID), SpanId: spanBytes(r.SpanID)})
+				}
+			}
+			var rest []tag
+			for _, tg := range s.Tags {
+				switch v := fmt.Sprint(tg.Value); tg.Key {
+				case "span.kind":
+					sp.Kind = tracepb.Span_SpanKind(tracepb.Span_SpanKind_value["SPAN_KIND_"+strings.ToUpper(v)])
+				case "otel.status_code":
+					if v == "ERROR" {
+						sp.Status.Code = tracepb.Status_STATUS_CODE_ERROR
+					}
+				case "otel.status_description":
+					sp.Status.Message = v
+				case "error":
+					if v == "true" {
+						sp.Status.Code = tracepb.Status_STATUS_CODE_ERROR
+					}
+				default:
+					rest = append(rest, tg)
+				}
+			}
+			sp.Attributes = attrs(rest)
+			ss.Spans = append(ss.Spans, sp)
+		}
+		td.ResourceSpans = append(td.ResourceSpans, &tracepb.ResourceSpans{Resource: res, ScopeSpans: []*tracepb.ScopeSpans{ss}})
+	}
+	return td
+}
+
+func attrs(tags []tag) []*commonpb.KeyValue {
+	out := make([]*commonpb.KeyValue, 0, len(tags))
+	for _, tg := range tags {
+		kv := &commonpb.KeyValue{Key: tg.Key, Value: &commonpb.AnyValue{}}
+		switch v := tg.Value.(type) {
+		case bool:
+			kv.Value.Value = &commonpb.AnyValue_BoolValue{BoolValue: v}
+		case float64:
+			if tg.Type == "int64" {
+				kv.Value.Value = &commonpb.AnyValue_IntValue{IntValue: int64(v)}
+			} else {
+				kv.Value.Value = &commonpb.AnyValue_DoubleValue{DoubleValue: v}
+			}
+		default:
+			kv.Value.Value = &commonpb.AnyValue_StringValue{StringValue: fmt.Sprint(v)}
+		}
+		out = append(out, kv)
 	}
 	return out
 }
 
-// jaegerError answers like Jaeger's handleError: JSON written by http.Error,
-// so with Content-Type text/plain.
-func jaegerError(w http.ResponseWriter, status int, msg string) {
-	b, _ := json.Marshal(envelope{Errors: []apiError{{Code: status, Msg: msg}}})
-	http.Error(w, string(b), status)
+func str(k, v string) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+// traceBytes and spanBytes decode hex IDs to their OTLP lengths, 16 and 8
+// bytes (Jaeger's JSON drops leading zeros of a trace ID's high half).
+func traceBytes(id string) []byte { b, _ := hex.DecodeString(pad(id)); return b }
+
+func spanBytes(id string) []byte {
+	b, _ := hex.DecodeString(strings.Repeat("0", max(0, 16-len(id))) + strings.ToLower(id))
+	return b
 }
 
 func pad(id string) string {
@@ -255,7 +356,7 @@ func pad(id string) string {
 	return id
 }
 
-// SampleTrace returns Jaeger's JSON of a failed GET /v1/users/{id} through
+// SampleTrace returns Jaeger's v1 JSON of a failed GET /v1/users/{id} through
 // the gateway to the user service, starting at start:
 //
 //	+0ms   gateway  GET /v1/users/{id}                  server, ok, 12ms
