@@ -11,15 +11,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golden-stack/golden/internal/baseurl"
-	"github.com/golden-stack/golden/internal/lookup/jaegerv3"
-	"github.com/golden-stack/golden/observability/safetext"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/golden-stack/golden/internal/baseurl"
+	"github.com/golden-stack/golden/internal/lookup/jaegerv3"
+	"github.com/golden-stack/golden/observability/safetext"
 )
 
 // ErrTraceNotFound is returned by Jaeger.Trace when Jaeger does not have the
