@@ -15,9 +15,9 @@ build:
 ## dev: the services with Consul, Jaeger, Mailpit, Alertmanager and
 ## Prometheus on loopback, without Docker (`golden dev`), building the
 ## backends into the cache first when they are missing.
-dev:
+dev: build
 	@scripts/install-backends.sh consul jaeger mailpit alertmanager prometheus >/dev/null
-	$(GO) run ./cmd/golden dev
+	bin/golden dev
 
 ## test: vet, formatting, the linter, backend configs, every test with the
 ## race detector against real backends (built once into a cache by
