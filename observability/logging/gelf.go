@@ -3,8 +3,11 @@ package logging
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Graylog2/go-gelf/gelf"
@@ -38,28 +41,126 @@ func (h *gelfHook) Fire(e *logrus.Entry) error {
 }
 
 // toGELF converts an entry that the context and redaction hooks have seen.
+// The fields are encoded here, once, into RawExtra, which go-gelf appends
+// as it is; an Extra map would be copied from the entry and then encoded
+// by encoding/json on the sink's goroutine, at several times the cost.
 func toGELF(e *logrus.Entry, host string) *gelf.Message {
 	short, full := splitMessage(e.Message)
-	m := &gelf.Message{
+	return &gelf.Message{
 		Version:  "1.1",
 		Host:     host,
 		Short:    short,
 		Full:     full,
 		TimeUnix: unixSeconds(e.Time),
 		Level:    syslogLevel(e.Level),
-		Extra:    make(map[string]any, len(e.Data)+3),
+		RawExtra: gelfFields(e),
+	}
+}
+
+// gelfField is one additional field of a GELF message: its GELF name and
+// the field's value.
+type gelfField struct {
+	key   string
+	value any
+}
+
+var gelfFieldsPool = sync.Pool{New: func() any { s := make([]gelfField, 0, 32); return &s }}
+
+// gelfFields encodes the entry's fields (and its caller, when logrus
+// reports it) as one JSON object of GELF additional fields: names from
+// gelfKey, values as jsonValue converts them, nil values left out; nil when
+// there is none. Two fields whose names gelfKey maps to the same GELF name
+// are sent once (the caller's, or the first by name order).
+func gelfFields(e *logrus.Entry) []byte {
+	fp := gelfFieldsPool.Get().(*[]gelfField)
+	fields := (*fp)[:0]
+	rewritten := false
+	if c := e.Caller; c != nil {
+		// First, so that they win over fields of the same names.
+		fields = append(fields, gelfField{"_file", c.File}, gelfField{"_line", c.Line}, gelfField{"_function", c.Function})
+		rewritten = true
 	}
 	for k, v := range e.Data {
-		if jv, ok := jsonValue(v); ok {
-			m.Extra[gelfKey(k)] = jv
+		if v == nil {
+			continue
+		}
+		gk := cachedGELFKey(k)
+		rewritten = rewritten || gk[1:] != k
+		fields = append(fields, gelfField{gk, v})
+	}
+	if rewritten {
+		// Rare: sort so that a repeated name is adjacent, and keep its first.
+		slices.SortStableFunc(fields, func(a, b gelfField) int { return strings.Compare(a.key, b.key) })
+		fields = slices.CompactFunc(fields, func(a, b gelfField) bool { return a.key == b.key })
+	}
+
+	out := make([]byte, 0, 48*len(fields)+2)
+	out = append(out, '{')
+	for _, f := range fields {
+		mark := len(out)
+		if mark > 1 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, f.key)
+		out = append(out, ':')
+		var ok bool
+		if out, ok = appendGELFValue(out, f.value); !ok {
+			out = out[:mark]
 		}
 	}
-	if c := e.Caller; c != nil {
-		m.Extra["_file"] = c.File
-		m.Extra["_line"] = c.Line
-		m.Extra["_function"] = c.Function
+	out = append(out, '}')
+
+	clear(fields)
+	*fp = fields[:0]
+	gelfFieldsPool.Put(fp)
+	if len(out) == 2 {
+		return nil // go-gelf would write a stray comma for "{}"
 	}
-	return m
+	return out
+}
+
+// appendGELFValue appends v as jsonValue converts it, encoded as
+// encoding/json would; the common types without the conversion's boxing.
+// ok is false for nil, which is left out.
+func appendGELFValue(out []byte, v any) (_ []byte, ok bool) {
+	switch x := v.(type) {
+	case string:
+		return appendJSONString(out, x), true
+	case float64:
+		return appendJSONFloat(out, x, 64), true
+	case float32:
+		return appendJSONFloat(out, float64(x), 64), true
+	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return appendJSONValue(out, x), true
+	}
+	jv, ok := jsonValue(v)
+	if !ok {
+		return out, false
+	}
+	return appendJSONValue(out, jv), true
+}
+
+// gelfKeys caches gelfKey: field names are few and repeat on every call.
+var (
+	gelfKeys     sync.Map // field name -> GELF name
+	gelfKeyCount atomic.Int32
+)
+
+// maxCachedGELFKeys bounds the cache, in case field names are made at run
+// time.
+const maxCachedGELFKeys = 4096
+
+func cachedGELFKey(k string) string {
+	if gk, ok := gelfKeys.Load(k); ok {
+		return gk.(string)
+	}
+	gk := gelfKey(k)
+	if gelfKeyCount.Load() < maxCachedGELFKeys {
+		if _, loaded := gelfKeys.LoadOrStore(k, gk); !loaded {
+			gelfKeyCount.Add(1)
+		}
+	}
+	return gk
 }
 
 // unixSeconds is t as GELF's float seconds, split so that the sub-second

@@ -1,12 +1,14 @@
 package logging
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/Graylog2/go-gelf/gelf"
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
 
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/security"
@@ -315,5 +318,49 @@ func TestGELFUnencodableValues(t *testing.T) {
 	}
 	if got := dropped(t, reg, reasonWriteError); got != 0 {
 		t.Errorf("write errors = %v, want 0", got)
+	}
+}
+
+// TestGELFFieldsAsTheExtraMap: the fields toGELF encodes into RawExtra
+// reach Graylog as the Extra map of go-gelf would send them (encoded by
+// encoding/json), for every kind of value.
+func TestGELFFieldsAsTheExtraMap(t *testing.T) {
+	type point struct{ X, Y int }
+	for _, data := range []logrus.Fields{
+		{},
+		{"nil": nil},
+		{"request_id": "req-1", "user_id": 42, "duration_ms": 0.25, "ok": true, "code": codes.NotFound},
+		{"s": "<b>&\u2028\xff\"\\\n", "f32": float32(0.1), "tiny": 1e-9, "big": 1e300, "nan": math.NaN(), "inf": math.Inf(1),
+			"dur": 1500 * time.Millisecond, "when": time.Unix(5, 6).UTC(), "bytes": []byte("hi"), "err": errors.New("boom"),
+			"struct": point{1, 2}, "ch": make(chan int), "u64": uint64(math.MaxUint64), "i8": int8(-8), "cmplx": complex(1, 2),
+			"id": "reserved", "gl2_x": 1, "a b": "space", "": "empty"},
+	} {
+		e := &logrus.Entry{Data: data, Message: "m", Time: time.Unix(1, 0), Level: logrus.InfoLevel}
+		got := &gelf.Message{}
+		var buf bytes.Buffer
+		if err := toGELF(e, "h").MarshalJSONBuf(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.UnmarshalJSON(buf.Bytes()); err != nil {
+			t.Fatalf("%v: %s", err, buf.Bytes())
+		}
+
+		old := &gelf.Message{Version: "1.1", Host: "h", Short: "m", TimeUnix: 1, Level: gelf.LOG_INFO, Extra: map[string]any{}}
+		for k, v := range data {
+			if jv, ok := jsonValue(v); ok {
+				old.Extra[gelfKey(k)] = jv
+			}
+		}
+		buf.Reset()
+		if err := old.MarshalJSONBuf(&buf); err != nil {
+			t.Fatal(err)
+		}
+		want := &gelf.Message{}
+		if err := want.UnmarshalJSON(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Extra, want.Extra) {
+			t.Errorf("fields %v:\n got %v\nwant %v", data, got.Extra, want.Extra)
+		}
 	}
 }

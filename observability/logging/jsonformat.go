@@ -101,8 +101,10 @@ func (jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 }
 
 // writeJSONValue writes v as encoding/json would.
-func writeJSONValue(b *bytes.Buffer, v any) {
-	out := b.AvailableBuffer()
+func writeJSONValue(b *bytes.Buffer, v any) { b.Write(appendJSONValue(b.AvailableBuffer(), v)) }
+
+// appendJSONValue appends v as encoding/json would.
+func appendJSONValue(out []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
 		out = appendJSONString(out, x)
@@ -146,7 +148,7 @@ func writeJSONValue(b *bytes.Buffer, v any) {
 			out = append(out, raw...)
 		}
 	}
-	b.Write(out)
+	return out
 }
 
 // appendJSONFloat appends f as encoding/json does: the shortest decimal,

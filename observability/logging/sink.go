@@ -402,18 +402,9 @@ func (w udpWriter) WriteMessage(m *gelf.Message) error {
 	return w.UDPWriter.WriteMessage(m)
 }
 
-// approxSize estimates the JSON size of m from its strings.
+// approxSize estimates the JSON size of m.
 func approxSize(m *gelf.Message) int {
-	n := len(m.Short) + len(m.Full) + len(m.Host) + 64
-	for k, v := range m.Extra {
-		n += len(k) + 8
-		if s, ok := v.(string); ok {
-			n += len(s)
-		} else {
-			n += 24
-		}
-	}
-	return n
+	return len(m.Short) + len(m.Full) + len(m.Host) + 64 + len(m.RawExtra)
 }
 
 func (s *sink) resolve(ctx context.Context) (string, error) {
