@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -74,17 +75,16 @@ func UnaryServerInterceptor(log *logrus.Entry, sample float64) grpc.UnaryServerI
 			return resp, err
 		}
 		e := accessRPC(log, ctx, info.FullMethod, code, start)
-		fields := logrus.Fields{}
 		if m, ok := req.(proto.Message); ok {
-			fields["request_bytes"] = proto.Size(m)
+			e.Data["request_bytes"] = proto.Size(m)
 		}
 		if m, ok := resp.(proto.Message); ok && err == nil {
-			fields["response_bytes"] = proto.Size(m)
+			e.Data["response_bytes"] = proto.Size(m)
 		}
 		if err != nil {
-			fields[logrus.ErrorKey] = status.Convert(err).Message()
+			e.Data[logrus.ErrorKey] = status.Convert(err).Message()
 		}
-		e.WithFields(fields).Log(rpcLevel(code), msgUnary)
+		e.Log(rpcLevel(code), msgUnary)
 		return resp, err
 	}
 }
@@ -111,22 +111,33 @@ func StreamServerInterceptor(log *logrus.Entry, sample float64) grpc.StreamServe
 		}
 		e := accessRPC(log, ctx, info.FullMethod, code, start)
 		if err != nil {
-			e = e.WithField(logrus.ErrorKey, status.Convert(err).Message())
+			e.Data[logrus.ErrorKey] = status.Convert(err).Message()
 		}
 		e.Log(rpcLevel(code), msgStream)
 		return err
 	}
 }
 
-// accessRPC builds the fields every RPC access entry has.
+// accessEntry returns an entry of log's logger, on ctx, with log's fields
+// in a map with room for the access fields and those the context hook adds.
+// It stands in for log.WithContext(ctx).WithFields(...), which would copy
+// the fields once per call each; the caller owns the entry and adds to its
+// Data directly.
+func accessEntry(log *logrus.Entry, ctx context.Context) *logrus.Entry {
+	data := make(logrus.Fields, len(log.Data)+16)
+	maps.Copy(data, log.Data)
+	return &logrus.Entry{Logger: log.Logger, Data: data, Context: ctx}
+}
+
+// accessRPC builds the entry with the fields every RPC access entry has.
 func accessRPC(log *logrus.Entry, ctx context.Context, fullMethod string, code codes.Code, start time.Time) *logrus.Entry {
 	svc, method := splitMethod(fullMethod)
-	f := logrus.Fields{
-		FieldGRPCService: svc,
-		FieldGRPCMethod:  method,
-		"grpc.code":      code.String(),
-		"duration_ms":    durationMS(time.Since(start)),
-	}
+	e := accessEntry(log, ctx)
+	f := e.Data
+	f[FieldGRPCService] = svc
+	f[FieldGRPCMethod] = method
+	f["grpc.code"] = code.String()
+	f["duration_ms"] = durationMS(time.Since(start))
 	caller := security.IdentityFromContext(ctx)
 	if caller == "" {
 		caller, _ = security.PeerIdentity(ctx)
@@ -137,7 +148,7 @@ func accessRPC(log *logrus.Entry, ctx context.Context, fullMethod string, code c
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		f["peer.address"] = p.Addr.String()
 	}
-	return log.WithContext(ctx).WithFields(f)
+	return e
 }
 
 // rpcLevel is info for OK, error for codes of a server fault and warn for
@@ -195,20 +206,20 @@ func accessHTTP(log *logrus.Entry, r *http.Request, code int, start time.Time, b
 	if body != nil {
 		in = body.n
 	}
-	f := logrus.Fields{
-		"http.method":    safetext.Truncate(r.Method, 32),
-		"http.status":    code,
-		"duration_ms":    durationMS(time.Since(start)),
-		"http.bytes_in":  in,
-		"http.bytes_out": written,
-	}
+	e := accessEntry(log, r.Context())
+	f := e.Data
+	f["http.method"] = safetext.Truncate(r.Method, 32)
+	f["http.status"] = code
+	f["duration_ms"] = durationMS(time.Since(start))
+	f["http.bytes_in"] = in
+	f["http.bytes_out"] = written
 	if r.Pattern != "" {
 		f["http.route"] = r.Pattern
 	}
 	if ua := r.UserAgent(); ua != "" {
 		f["http.user_agent"] = safetext.Truncate(ua, maxUserAgent)
 	}
-	return log.WithContext(r.Context()).WithFields(f)
+	return e
 }
 
 func httpLevel(code int) logrus.Level {
