@@ -6,12 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/golden-stack/golden/internal/testbackend"
 )
@@ -27,9 +33,9 @@ type GHZOptions struct {
 	Bin string
 	// Addr is the server's host:port.
 	Addr string
-	// Proto is the .proto file of the service and Call the method, as
-	// "package.Service.Method".
-	Proto, Call string
+	// Protoset is a FileDescriptorSet of the service (WriteProtoset) and
+	// Call the method, as "package.Service.Method".
+	Protoset, Call string
 	// Data is the request as JSON.
 	Data string
 	// Metadata is sent with every call.
@@ -78,6 +84,33 @@ func (r GHZResult) Failed() int64 {
 	return n
 }
 
+// WriteProtoset writes fd and every file it imports, as this binary has
+// them compiled in, to path as a FileDescriptorSet for ghz's --protoset.
+// ghz's own .proto parser is older than the debug_redact field option the
+// contracts use, and refuses the .proto files themselves.
+func WriteProtoset(path string, fd protoreflect.FileDescriptor) error {
+	var set descriptorpb.FileDescriptorSet
+	seen := map[string]bool{}
+	var add func(protoreflect.FileDescriptor)
+	add = func(f protoreflect.FileDescriptor) {
+		if seen[f.Path()] {
+			return
+		}
+		seen[f.Path()] = true
+		imports := f.Imports()
+		for i := range imports.Len() {
+			add(imports.Get(i).FileDescriptor) // dependencies first
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(f))
+	}
+	add(fd)
+	raw, err := proto.Marshal(&set)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o600)
+}
+
 // Args returns ghz's command line arguments for o.
 func (o GHZOptions) Args() ([]string, error) {
 	md, err := json.Marshal(o.Metadata)
@@ -85,7 +118,7 @@ func (o GHZOptions) Args() ([]string, error) {
 		return nil, err
 	}
 	args := []string{
-		"--proto", o.Proto, "--call", o.Call,
+		"--protoset", o.Protoset, "--call", o.Call,
 		"--cacert", o.Files.CA, "--cert", o.Files.Cert, "--key", o.Files.Key, "--cname", o.ServerName,
 		"--data", o.Data,
 		"--connections", strconv.Itoa(o.Connections), "--concurrency", strconv.Itoa(o.Concurrency),

@@ -13,6 +13,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 )
 
 func TestResponseIsAbout200Bytes(t *testing.T) {
@@ -155,7 +160,7 @@ func TestParseGHZ(t *testing.T) {
 }
 
 func TestGHZArgsCarryTLSAndMetadata(t *testing.T) {
-	o := GHZOptions{Addr: "127.0.0.1:1", Proto: "u.proto", Call: "a.B.C", Data: "{}",
+	o := GHZOptions{Addr: "127.0.0.1:1", Protoset: "u.protoset", Call: "a.B.C", Data: "{}",
 		Files: TLSFiles{CA: "ca", Cert: "c", Key: "k"}, ServerName: "user",
 		Metadata: map[string]string{"authorization": "Bearer x"}, Connections: 4, Concurrency: 32, Duration: time.Second}
 	args, err := o.Args()
@@ -163,7 +168,7 @@ func TestGHZArgsCarryTLSAndMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(args, " ")
-	for _, want := range []string{"--cacert ca", "--cert c", "--key k", "--cname user", "--connections 4", "--concurrency 32", `--metadata {"authorization":"Bearer x"}`} {
+	for _, want := range []string{"--protoset u.protoset", "--cacert ca", "--cert c", "--key k", "--cname user", "--connections 4", "--concurrency 32", `--metadata {"authorization":"Bearer x"}`} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("args %q lack %q", joined, want)
 		}
@@ -234,5 +239,43 @@ func TestTableAndNumbers(t *testing.T) {
 	}
 	if got := Ratio(3, 0); got != "n/a" {
 		t.Errorf("Ratio(3, 0) = %q", got)
+	}
+}
+
+// TestWriteProtoset: the set holds the user contract with its imports
+// first, and reads back with the debug_redact options ghz's parser lacks.
+func TestWriteProtoset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.protoset")
+	if err := WriteProtoset(path, userv1.File_golden_user_v1_user_proto); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(raw, &set); err != nil {
+		t.Fatal(err)
+	}
+	files, err := protodesc.NewFiles(&set)
+	if err != nil {
+		t.Fatalf("the set does not stand alone: %v", err)
+	}
+	d, err := files.FindDescriptorByName("golden.user.v1.UserService.GetUser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.(protoreflect.MethodDescriptor).Input().FullName() != "golden.user.v1.GetUserRequest" {
+		t.Errorf("GetUser takes %s", d.(protoreflect.MethodDescriptor).Input().FullName())
+	}
+	pw, err := files.FindDescriptorByName("golden.user.v1.CreateUserRequest.password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pw.Options().(*descriptorpb.FieldOptions).GetDebugRedact() {
+		t.Error("password lost its debug_redact option")
+	}
+	if last := set.File[len(set.File)-1].GetName(); last != "golden/user/v1/user.proto" {
+		t.Errorf("last file %s, want the contract after its imports", last)
 	}
 }

@@ -7,16 +7,19 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"github.com/golden-stack/golden/bench"
 )
 
 type ghzFlags struct {
-	env, bin, proto     string
+	env, bin            string
 	duration, fixedDur  time.Duration
 	connections, conc   int
 	skipFirst, fixedRPS int
@@ -25,7 +28,7 @@ type ghzFlags struct {
 
 func newGHZCmd() *cobra.Command {
 	f := ghzFlags{
-		bin: bench.GHZBinary(), proto: "api/golden/user/v1/user.proto",
+		bin:      bench.GHZBinary(),
 		duration: 15 * time.Second, fixedDur: 10 * time.Second,
 		connections: 4, conc: 32, skipFirst: 1000, fixedFraction: 0.5,
 	}
@@ -40,7 +43,6 @@ func newGHZCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&f.env, "env", "", "file benchserver wrote (required)")
 	fs.StringVar(&f.bin, "ghz", f.bin, "ghz binary (scripts/install-backends.sh ghz)")
-	fs.StringVar(&f.proto, "proto", f.proto, "the user service contract")
 	fs.DurationVar(&f.duration, "duration", f.duration, "length of each flat-out run")
 	fs.DurationVar(&f.fixedDur, "fixed-duration", f.fixedDur, "length of each fixed-rate run (0: none)")
 	fs.IntVar(&f.connections, "connections", f.connections, "client connections")
@@ -72,7 +74,7 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 	}
 	files := bench.Certs{Dir: env.Certs}.Files(bench.CallerName)
 	base := bench.GHZOptions{
-		Bin: f.bin, Proto: f.proto, Call: "golden.user.v1.UserService.GetUser",
+		Bin: f.bin, Call: "golden.user.v1.UserService.GetUser",
 		Data: fmt.Sprintf(`{"id":%q}`, bench.UserID),
 		// Every server gets the token, so every request is the same size.
 		Metadata:    map[string]string{"authorization": "Bearer " + token},
@@ -80,6 +82,13 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 		ServerName:  bench.ServerName,
 		Connections: f.connections, Concurrency: f.conc, SkipFirst: f.skipFirst,
 	}
+	// The contract as compiled in, for ghz (see bench.WriteProtoset).
+	protoset := filepath.Join(os.TempDir(), fmt.Sprintf("golden-user-%d.protoset", os.Getpid()))
+	if err := bench.WriteProtoset(protoset, userv1.File_golden_user_v1_user_proto); err != nil {
+		return err
+	}
+	defer os.Remove(protoset)
+	base.Protoset = protoset
 	before := sinkStats(env)
 
 	flat := map[string]bench.GHZResult{}
