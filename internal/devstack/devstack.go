@@ -6,8 +6,8 @@
 // data and logs stay under one state folder.
 //
 // The integration tests start the same binaries through internal/testbackend,
-// which shares Versions, Dir, Binary and RenderJaegerConfig with this
-// package.
+// which uses this package's Versions, Dir, Binary, RenderJaegerConfig and
+// readiness checks.
 package devstack
 
 import (
