@@ -17,6 +17,19 @@ ui_config {
   enabled = true
 }
 
+# Nothing is allowed that a token does not grant: anonymous requests see an
+# empty catalog and no keys. The management token is CONSUL_MANAGEMENT_TOKEN
+# from .env, which docker-compose.yml passes as tokens.initial_management
+# (CONSUL_LOCAL_CONFIG), never in this file. `golden consul setup` (the
+# consul-setup one-shot) then creates one token per service, one for
+# Prometheus, one for the operator and the agent's own, which the agent
+# keeps in its data folder (enable_token_persistence).
+acl {
+  enabled                  = true
+  default_policy           = "deny"
+  enable_token_persistence = true
+}
+
 # The stack has no service mesh and no DNS clients.
 ports {
   grpc = -1

@@ -214,6 +214,9 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD"} {
 		s.env = append(s.env, v+"="+rand.Text())
 	}
+	for _, v := range []string{"CONSUL_MANAGEMENT_TOKEN", "CONSUL_OPERATOR_TOKEN"} {
+		s.env = append(s.env, v+"="+testbackend.UUID(t))
+	}
 	for _, v := range composePortVars {
 		s.ports[v] = testbackend.FreePort(t)
 		s.env = append(s.env, v+"="+strconv.Itoa(s.ports[v]))
@@ -299,19 +302,17 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	// Each service's certificate volume holds its own files only: no CA
 	// key, no other service's key.
 	for kind, want := range map[string]string{
-		"auth":    "auth.crt auth.key ca.crt token-signing.key token-signing.pub",
-		"user":    "ca.crt token-signing.pub user.crt user.key",
-		"gateway": "ca.crt gateway.crt gateway.key token-signing.pub",
+		"certs-auth":         "auth.crt auth.key ca.crt consul.token token-signing.key token-signing.pub",
+		"certs-user":         "ca.crt consul.token token-signing.pub user.crt user.key",
+		"certs-gateway":      "ca.crt consul.token gateway.crt gateway.key token-signing.pub",
+		"prometheus-secrets": "consul.token",
 	} {
-		cmd := exec.Command("docker", "run", "--rm", "-v", composeEngineProject+"_certs-"+kind+":/v:ro", s.file.Services["volume-init"].Image, "ls", "/v")
-		cmd.Env = s.env
-		out, err := cmd.Output()
-		if got := strings.Join(strings.Fields(string(out)), " "); err != nil || got != want {
-			t.Errorf("volume certs-%s holds %q (%v), want %q", kind, got, err, want)
+		if got := strings.Join(strings.Fields(s.inVolume(kind, "ls", "/v")), " "); got != want {
+			t.Errorf("volume %s holds %q, want %q", kind, got, want)
 		}
 	}
 
-	consul, err := api.NewClient(&api.Config{Address: "127.0.0.1:" + strconv.Itoa(s.ports["CONSUL_PORT"])})
+	consul, err := api.NewClient(&api.Config{Address: "127.0.0.1:" + strconv.Itoa(s.ports["CONSUL_PORT"]), Token: s.envValue("CONSUL_OPERATOR_TOKEN")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +323,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	waitPassing(t, consul, instances, time.Minute)
 	time.Sleep(5 * time.Second)
 	s.failures("start-up, from the gateway healthy", healthy, time.Now())
+	s.consulACLs()
 
 	// Prometheus: every golden instance up through consul_sd, and the
 	// backends' own jobs.
@@ -613,6 +615,74 @@ func (s *composeStack) alertEmailed() {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("mailpit without sign-in: %s, want 401", resp.Status)
 	}
+}
+
+// inVolume runs args in a throwaway container with the project's volume
+// mounted read-only at /v, and returns its output.
+func (s *composeStack) inVolume(volume string, args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command("docker", append([]string{"run", "--rm", "-v", composeEngineProject + "_" + volume + ":/v:ro", s.file.Services["volume-init"].Image}, args...)...)
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	if err != nil {
+		s.t.Errorf("volume %s: %s: %v", volume, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+// consulACLs checks what Consul's ACLs let through on the published port:
+// nothing for an anonymous request; for user's token (from its volume), no
+// deregistering of an auth instance and no fault written.
+func (s *composeStack) consulACLs() {
+	t := s.t
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(s.ports["CONSUL_PORT"])
+	client := func(token string) *api.Client {
+		c, err := api.NewClient(&api.Config{Address: addr, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	status := func(err error) int {
+		var se api.StatusError
+		if errors.As(err, &se) {
+			return se.Code
+		}
+		if err == nil {
+			return http.StatusOK
+		}
+		return 0
+	}
+	anon, user, op := client(""), client(strings.TrimSpace(s.inVolume("certs-user", "cat", "/v/consul.token"))), client(s.envValue("CONSUL_OPERATOR_TOKEN"))
+	if svcs, _, err := anon.Catalog().Services(nil); err != nil || len(svcs) != 0 {
+		t.Errorf("Consul: anonymous catalog read gives %v (%v), want nothing", svcs, err)
+	}
+	// A key list is filtered by what the token may read; a key read is
+	// refused whether or not the key exists.
+	if pairs, _, err := anon.KV().List("", nil); err != nil || len(pairs) != 0 {
+		t.Errorf("Consul: anonymous KV list: %d keys (%v), want none", len(pairs), err)
+	}
+	if _, _, err := anon.KV().Get("golden/faults/user/GetUser", nil); status(err) != http.StatusForbidden {
+		t.Errorf("Consul: anonymous KV read: %v, want 403", err)
+	}
+	auths, _, err := op.Health().Service("auth", "", false, nil)
+	if err != nil || len(auths) == 0 {
+		t.Fatalf("Consul: auth instances for the operator token: %d (%v)", len(auths), err)
+	}
+	if err := user.Agent().ServiceDeregister(auths[0].Service.ID); status(err) != http.StatusForbidden {
+		t.Errorf("Consul: user's token deregistering %s: %v, want 403", auths[0].Service.ID, err)
+	}
+	if _, err := user.KV().Put(&api.KVPair{Key: "golden/faults/user/GetUser", Value: []byte(`{"error_rate":1}`)}, nil); status(err) != http.StatusForbidden {
+		t.Errorf("Consul: user's token writing a fault: %v, want 403", err)
+	}
+	if _, _, err := user.KV().List("golden/faults/user/", nil); err != nil {
+		t.Errorf("Consul: user's token reading its faults: %v", err)
+	}
+	if _, _, err := op.KV().List("golden/faults/", nil); err != nil {
+		t.Errorf("Consul: operator's token reading the faults: %v", err)
+	}
+	t.Logf("Consul ACLs: anonymous sees no service and no key; user's token cannot deregister %s or write a fault", auths[0].Service.ID)
 }
 
 // envValue is the value of a variable the test set for compose.

@@ -24,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/golden-stack/golden/internal/consulacl"
 	"github.com/golden-stack/golden/internal/testbackend"
 )
 
@@ -57,6 +58,7 @@ var composeUnpinnedImages = map[string]string{
 var composeOneShots = map[string]string{
 	"volume-init":   "hands fresh volumes to the users of their images",
 	"certs":         "creates or renews the CA, certificates and signing key",
+	"consul-setup":  "bootstraps Consul's ACLs and writes each service's token",
 	"graylog-setup": "creates Graylog's GELF inputs",
 }
 
@@ -744,7 +746,43 @@ func TestGenEnvWritesFreshSecrets(t *testing.T) {
 		t.Error("Graylog and Grafana got the same password")
 	}
 
-	// It keeps an existing file unless told otherwise.
+	for _, v := range []string{"CONSUL_MANAGEMENT_TOKEN", "CONSUL_OPERATOR_TOKEN"} {
+		if !consulacl.ValidSecret(env[v]) {
+			t.Errorf("%s is not a UUID", v)
+		}
+	}
+	if env["CONSUL_MANAGEMENT_TOKEN"] == env["CONSUL_OPERATOR_TOKEN"] {
+		t.Error("the two Consul tokens are the same")
+	}
+
+	// A file from before a variable existed gets it added, and keeps the
+	// rest.
+	raw, _ := os.ReadFile(path)
+	var older []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(l, "CONSUL_OPERATOR_TOKEN=") {
+			older = append(older, l)
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(older, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runGenEnv(t, path)
+	if err != nil || !strings.Contains(out, "added CONSUL_OPERATOR_TOKEN and kept every other value") {
+		t.Fatalf("run on a file without CONSUL_OPERATOR_TOKEN: %v\n%s", err, out)
+	}
+	added := parseEnvFile(t, path)
+	for k, v := range env {
+		if k != "CONSUL_OPERATOR_TOKEN" && added[k] != v {
+			t.Errorf("%s changed", k)
+		}
+	}
+	if !consulacl.ValidSecret(added["CONSUL_OPERATOR_TOKEN"]) || strings.Contains(out, added["CONSUL_OPERATOR_TOKEN"]) {
+		t.Error("CONSUL_OPERATOR_TOKEN not added as a UUID, or printed")
+	}
+	env = added
+
+	// It keeps a complete existing file unless told otherwise.
 	before, _ := os.ReadFile(path)
 	if out, err := runGenEnv(t, path); err == nil || !strings.Contains(out, "--force") {
 		t.Errorf("second run: err %v, output %q; want a refusal that mentions --force", err, out)
@@ -845,8 +883,11 @@ func TestComposeGoldenServices(t *testing.T) {
 		if !slices.Equal(mounted, []string{"certs-" + kind}) {
 			t.Errorf("%s: mounts %v, want only its service's certificate volume certs-%s", name, mounted, kind)
 		}
-		if s.DependsOn["certs"] != "service_completed_successfully" || s.DependsOn["consul"] != "service_healthy" {
-			t.Errorf("%s: should wait for certs (completed) and consul (healthy), has %v", name, s.DependsOn)
+		if s.DependsOn["certs"] != "service_completed_successfully" || s.DependsOn["consul-setup"] != "service_completed_successfully" {
+			t.Errorf("%s: should wait for certs and consul-setup (completed: its certificate and Consul token), has %v", name, s.DependsOn)
+		}
+		if s.Environment["GOLDEN_CONSUL_TOKEN_FILE"] != "/certs/consul.token" {
+			t.Errorf("%s: GOLDEN_CONSUL_TOKEN_FILE %q, want /certs/consul.token (consul-setup writes it)", name, s.Environment["GOLDEN_CONSUL_TOKEN_FILE"])
 		}
 	}
 	if !built {

@@ -1116,6 +1116,11 @@ func renderConsulScrapeConfig(t *testing.T, consulAddr string) string {
 			continue
 		}
 		job["static_configs"] = []any{map[string]any{"targets": []string{consulAddr}}}
+		// This agent has no ACLs; the token file is compose's.
+		if _, ok := job["authorization"]; !ok {
+			t.Fatal("prometheus.yml's consul job presents no Consul token (authorization)")
+		}
+		delete(job, "authorization")
 		out, err := yaml.Marshal(map[string]any{
 			"global":         map[string]any{"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
 			"scrape_configs": []any{job},

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -212,13 +213,44 @@ func (l *loadgen) stop(t *testing.T) loadSummary {
 	return s
 }
 
-func goldenCmd(t *testing.T, bin string, args ...string) string {
+// goldenCmd runs golden with args, env (KEY=VALUE) added to its environment
+// only, and returns its output; it fails the test if golden fails.
+func goldenCmd(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("golden %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// exitCodeOf returns the exit status in err from exec, 0 for none, -1 for a
+// command that did not run.
+func exitCodeOf(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// consulACLs runs `golden consul setup` against c (NewConsulWithACLs), as
+// docker-compose.yml's consul-setup does, and returns the folder holding
+// <service>/consul.token and prometheus/consul.token, and the operator's
+// secret.
+func consulACLs(t *testing.T, bin string, c *testbackend.Consul) (tokens, operator string) {
+	t.Helper()
+	operator = testbackend.UUID(t)
+	tokens = t.TempDir()
+	goldenCmd(t, bin, []string{"CONSUL_HTTP_TOKEN=" + c.ManagementToken, "GOLDEN_CONSUL_OPERATOR_TOKEN=" + operator},
+		"consul", "setup", "--consul-addr", c.HTTPAddr, "--services", "auth,user,gateway",
+		"--export", tokens, "--prometheus-token-file", filepath.Join(tokens, "prometheus", "consul.token"))
+	return tokens, operator
 }
 
 // TestEndToEndFaultToAlertToLookup makes one fault visible through every
@@ -227,14 +259,18 @@ func goldenCmd(t *testing.T, bin string, args ...string) string {
 // golden loadgen: 20% Unavailable on user's GetUser pages through the
 // fast-burn availability alert, a failed request is found end to end with
 // golden lookup, and a user instance restarts under load without a failed
-// request. The timeline is logged.
+// request. The timeline is logged. Consul runs with ACLs, default deny, as
+// in docker-compose.yml: every service, Prometheus and golden fault use the
+// tokens `golden consul setup` made, and a service's token cannot set a
+// fault.
 func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: several minutes against every backend")
 	}
 	bin := buildGolden(t)
-	consul := testbackend.NewConsul(t)
+	consul := testbackend.NewConsulWithACLs(t)
 	consul.Start(t)
+	tokens, operator := consulACLs(t, bin, consul)
 	jaeger := testbackend.StartJaeger(t, "../jaeger/config.yaml")
 	logs := captureGELF(t)
 	hook := &webhook{}
@@ -245,6 +281,7 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 
 	observe := func(st *service.Settings) {
 		enableConsul(st, consul.HTTPAddr)
+		st.Discovery.TokenFile = filepath.Join(tokens, st.Name, "consul.token")
 		st.Tracing.Endpoint = jaeger.OTLPGRPCAddr
 		st.Logging.Level = "info"
 		st.Logging.GELFAddr = logs.reader.Addr()
@@ -269,7 +306,7 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	stopUser2 := runServiceUntil(t, user2)
 	t.Cleanup(stopUser2)
 
-	prom := testbackend.StartPrometheus(t, renderPrometheusConfigWithAlerts(t, consul.HTTPAddr, strings.TrimPrefix(am.URL, "http://")))
+	prom := testbackend.StartPrometheus(t, renderPrometheusConfigWithAlerts(t, consul.HTTPAddr, filepath.Join(tokens, "prometheus", "consul.token"), strings.TrimPrefix(am.URL, "http://")))
 	eventually(t, time.Minute, "Prometheus scraping every instance", func() error {
 		_, err := upTargets(prom, 4)
 		return err
@@ -278,8 +315,15 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	load := startLoadgen(t, bin, s.baseURL)
 	time.Sleep(20 * time.Second) // a healthy baseline in every window
 
+	// A service's token may read its faults, not set them.
+	cmd := exec.Command(bin, "fault", "set", "--consul-addr", consul.HTTPAddr, "--service", "user", "--method", "GetUser", "--error-rate", "1")
+	cmd.Env = append(os.Environ(), "CONSUL_HTTP_TOKEN_FILE="+filepath.Join(tokens, "user", "consul.token"))
+	if out, err := cmd.CombinedOutput(); exitCodeOf(err) != 4 || !strings.Contains(string(out), "refused") {
+		t.Fatalf("golden fault set with user's token: %v\n%s", err, out)
+	}
+	opEnv := []string{"CONSUL_HTTP_TOKEN=" + operator}
 	faultAt := time.Now()
-	goldenCmd(t, bin, "fault", "set", "--consul-addr", consul.HTTPAddr, "--service", "user", "--method", "GetUser",
+	goldenCmd(t, bin, opEnv, "fault", "set", "--consul-addr", consul.HTTPAddr, "--service", "user", "--method", "GetUser",
 		"--error-rate", "0.2", "--code", "Unavailable")
 	page := map[string]string{"alertname": "GoldenAvailabilityBudgetBurn", "service": "user", "severity": "page", "long_window": "1h"}
 	var fired notification
@@ -305,7 +349,7 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	eventually(t, time.Minute, "the page's email in Mailpit", func() error {
 		return pageEmailed(mail, annotations)
 	})
-	goldenCmd(t, bin, "fault", "clear", "--consul-addr", consul.HTTPAddr, "--service", "user", "--method", "GetUser")
+	goldenCmd(t, bin, opEnv, "fault", "clear", "--consul-addr", consul.HTTPAddr, "--service", "user", "--method", "GetUser")
 	clearedAt := time.Now()
 
 	// A failed request from the loadgen's summary, looked up end to end.
@@ -366,9 +410,9 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 
 // renderPrometheusConfigWithAlerts is renderPrometheusConfig sending alerts
 // to the Alertmanager at amAddr.
-func renderPrometheusConfigWithAlerts(t *testing.T, consulAddr, amAddr string) string {
+func renderPrometheusConfigWithAlerts(t *testing.T, consulAddr, tokenFile, amAddr string) string {
 	t.Helper()
-	path := renderPrometheusConfig(t, consulAddr)
+	path := renderPrometheusConfig(t, consulAddr, tokenFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

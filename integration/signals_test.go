@@ -50,8 +50,10 @@ func enableConsul(s *service.Settings, addr string) {
 
 // renderPrometheusConfig is the project's prometheus.yml pointed at a test
 // Consul: 1s scrape and evaluation intervals, the project's rule files, the
-// golden job only (the other jobs scrape the compose stack's own parts).
-func renderPrometheusConfig(t *testing.T, consulAddr string) string {
+// golden job only (the other jobs scrape the compose stack's own parts),
+// presenting the Consul token in tokenFile (none when empty: an agent
+// without ACLs).
+func renderPrometheusConfig(t *testing.T, consulAddr, tokenFile string) string {
 	t.Helper()
 	raw, err := os.ReadFile("../prometheus/prometheus.yml")
 	if err != nil {
@@ -77,6 +79,15 @@ func renderPrometheusConfig(t *testing.T, consulAddr string) string {
 		sd := job["consul_sd_configs"].([]any)[0].(map[string]any)
 		sd["server"] = consulAddr
 		sd["refresh_interval"] = "1s"
+		auth, ok := sd["authorization"].(map[string]any)
+		if !ok {
+			t.Fatal("prometheus.yml's consul_sd_configs present no Consul token (authorization)")
+		}
+		if tokenFile == "" {
+			delete(sd, "authorization")
+		} else {
+			auth["credentials_file"] = tokenFile
+		}
 		jobs = append(jobs, job)
 	}
 	if len(jobs) != 1 {
@@ -201,7 +212,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 		return nil
 	})
 
-	prom := testbackend.StartPrometheus(t, renderPrometheusConfig(t, consul.HTTPAddr))
+	prom := testbackend.StartPrometheus(t, renderPrometheusConfig(t, consul.HTTPAddr, ""))
 	var targets []testbackend.Target
 	eventually(t, time.Minute, "Prometheus scraping every instance", func() error {
 		targets, err = upTargets(prom, 4)

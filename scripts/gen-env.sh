@@ -4,7 +4,9 @@
 #
 #   scripts/gen-env.sh [--force] [FILE]     (FILE defaults to .env at the repo root)
 #
-# It refuses to replace an existing file unless --force is given. Values are
+# It refuses to replace an existing file unless --force is given; an
+# existing file that lacks variables added since it was written (new
+# passwords and tokens) gets those appended, and keeps every other value. Values are
 # hex from /dev/urandom (no openssl, no python), so they need no quoting in
 # .env or in compose interpolation. The file is created mode 0600 and is
 # never printed: read the passwords from it.
@@ -31,14 +33,17 @@ if [ -z "$out" ]; then
 	out="$(cd "$(dirname "$0")/.." && pwd)/.env"
 fi
 
-if [ -e "$out" ] && [ "$force" -ne 1 ]; then
-	echo "gen-env: $out exists; keeping it (use --force to replace it and its passwords)" >&2
-	exit 1
-fi
-
 # random_hex N: N random bytes as 2N hex digits.
 random_hex() {
 	od -An -v -tx1 -N"$1" /dev/urandom | tr -d ' \n'
+}
+
+# random_uuid: a random UUID (version 4), the form Consul requires of a
+# token's secret.
+random_uuid() {
+	local h
+	h=$(random_hex 16)
+	printf '%s-%s-4%s-%x%s-%s' "${h:0:8}" "${h:8:4}" "${h:13:3}" $((0x${h:16:1} & 3 | 8)) "${h:17:3}" "${h:20:12}"
 }
 
 # sha256_hex: the SHA-256 of stdin in hex.
@@ -56,12 +61,34 @@ graylog_root_password_sha2=$(printf '%s' "$graylog_admin_password" | sha256_hex)
 grafana_admin_password=$(random_hex 16)
 postgres_password=$(random_hex 16)
 mailpit_password=$(random_hex 16)
+consul_management_token=$(random_uuid)
+consul_operator_token=$(random_uuid)
 
-for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password"; do
+for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password" "$mailpit_password" "${consul_management_token//-/}" "${consul_operator_token//-/}"; do
 	case "$v" in
 	'' | *[!0-9a-f]*) echo "gen-env: could not generate random values (od, /dev/urandom, sha256sum or shasum missing?)" >&2; exit 1 ;;
 	esac
 done
+
+if [ -e "$out" ] && [ "$force" -ne 1 ]; then
+	# Values that depend on no other one can be added on their own.
+	missing=()
+	for pair in "GRAFANA_ADMIN_PASSWORD=$grafana_admin_password" "POSTGRES_PASSWORD=$postgres_password" \
+		"MAILPIT_PASSWORD=$mailpit_password" "CONSUL_MANAGEMENT_TOKEN=$consul_management_token" \
+		"CONSUL_OPERATOR_TOKEN=$consul_operator_token"; do
+		grep -q "^${pair%%=*}=" "$out" || missing+=("$pair")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "gen-env: $out exists; keeping it (use --force to replace it and its passwords)" >&2
+		exit 1
+	fi
+	{
+		printf '\n# Added by scripts/gen-env.sh (%s); see .env.example.\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		printf '%s\n' "${missing[@]}"
+	} >>"$out"
+	echo "gen-env: $out exists; added $(printf '%s ' "${missing[@]%%=*}")and kept every other value"
+	exit 0
+fi
 
 umask 077
 dir=$(dirname "$out")
@@ -87,6 +114,15 @@ POSTGRES_PASSWORD=$postgres_password
 # Mailpit (Alertmanager's email): user "admin", http://localhost:8025
 MAILPIT_PASSWORD=$mailpit_password
 
+# Consul's ACL tokens (UUIDs). The management token may do everything:
+# consul-setup alone gets it, to bootstrap the ACL system and create the
+# other tokens; Consul keeps the first one it was bootstrapped with, so
+# changing it later needs a fresh consul-data volume. The operator token
+# writes faults and reads the catalog: sign in to http://localhost:8500/ui/
+# with it, and give it to golden fault as CONSUL_HTTP_TOKEN.
+CONSUL_MANAGEMENT_TOKEN=$consul_management_token
+CONSUL_OPERATOR_TOKEN=$consul_operator_token
+
 # Folder with Alertmanager's real secret files (smtp_password, webhook_url),
 # outside the repository; unset, the placeholders in
 # alertmanager/secrets.example are used.
@@ -100,3 +136,4 @@ echo "gen-env: wrote $out (mode 0600)"
 echo "gen-env: Grafana (http://localhost:3000): user admin, password in GRAFANA_ADMIN_PASSWORD"
 echo "gen-env: Graylog (http://localhost:9000): user admin, password in GRAYLOG_ADMIN_PASSWORD"
 echo "gen-env: Mailpit (http://localhost:8025): user admin, password in MAILPIT_PASSWORD"
+echo "gen-env: Consul (http://localhost:8500/ui/): token in CONSUL_OPERATOR_TOKEN"

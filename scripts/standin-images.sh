@@ -131,12 +131,15 @@ standin_distroless() { # gcr.io/distroless/static-debian12:nonroot
 	standin "$1" "$ctx/$1"
 }
 
-standin_consul() { # hashicorp/consul: docker-entrypoint.sh's `agent` handling, as user consul.
+standin_consul() { # hashicorp/consul: docker-entrypoint.sh's CONSUL_LOCAL_CONFIG and `agent` handling, as user consul.
 	mkdir -p "$ctx/$1"
 	cp "$BACKENDS/consul-v1.14.11/consul" "$ctx/$1/consul"
 	cat >"$ctx/$1/docker-entrypoint.sh" <<-'EOF'
 		#!/bin/sh
 		set -e
+		if [ -n "$CONSUL_LOCAL_CONFIG" ]; then
+			echo "$CONSUL_LOCAL_CONFIG" >/consul/config/local.json
+		fi
 		if [ "${1#-}" != "$1" ]; then set -- agent "$@"; fi
 		if [ "$1" = agent ]; then
 			shift

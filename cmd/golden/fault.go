@@ -48,9 +48,10 @@ func (c *faultConn) validate(v *config.Validator) {
 
 // kv returns the KV client and a context bounded by --timeout.
 func (c *faultConn) kv(ctx context.Context) (*api.KV, context.Context, context.CancelFunc, error) {
-	client, err := consul.NewClient(c.addr)
+	client, err := consul.NewClient(c.addr, "")
 	if err != nil {
-		return nil, nil, nil, usageError(config.SettingError("consul-addr", err))
+		// Only the CONSUL_* variables (a token file, TLS files) can fail here.
+		return nil, nil, nil, usageError(fmt.Errorf("consul client: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	return client.KV(), ctx, cancel, nil

@@ -10,7 +10,8 @@ import (
 
 // renderPrometheusConfig is prometheus/prometheus.yml for this machine:
 // rule files by absolute path, Consul discovery and every static target
-// moved to the loopback address hosts maps it to, and 5 s scrape and
+// moved to the loopback address hosts maps it to, without the Consul token
+// (golden dev's agent has no ACLs), and 5 s scrape and
 // evaluation intervals so that a change shows within seconds. A target
 // hosts does not know is an error, so that a new job in prometheus.yml
 // cannot be dropped without notice.
@@ -41,6 +42,11 @@ func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error
 		for _, sd := range asMaps(job["consul_sd_configs"]) {
 			sd["server"] = hosts["consul:8500"]
 			sd["refresh_interval"] = "5s"
+			// The dev agent has no ACLs; the token file is compose's.
+			delete(sd, "authorization")
+		}
+		if job["job_name"] == "consul" {
+			delete(job, "authorization")
 		}
 		ams = append(ams, job)
 	}

@@ -30,6 +30,10 @@ func TestRenderPrometheusConfig(t *testing.T) {
 			t.Errorf("rendered prometheus.yml still reaches %s", host)
 		}
 	}
+	// compose's Consul token file: golden dev's agent has no ACLs.
+	if strings.Contains(text, "authorization") || strings.Contains(text, "credentials_file") {
+		t.Errorf("rendered prometheus.yml still presents a Consul token:\n%s", text)
+	}
 
 	// A target golden dev does not run is an error, not a silent drop.
 	delete(hosts, "jaeger:8888")

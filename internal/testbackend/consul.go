@@ -1,6 +1,8 @@
 package testbackend
 
 import (
+	"crypto/rand"
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -19,9 +21,12 @@ const consulStartTimeout = 30 * time.Second
 type Consul struct {
 	// HTTPAddr is the host:port of the agent's HTTP API.
 	HTTPAddr string
-	bin      string
-	args     []string
-	proc     *Process
+	// ManagementToken is the secret of the agent's management token, when
+	// it has ACLs (NewConsulWithACLs).
+	ManagementToken string
+	bin             string
+	args            []string
+	proc            *Process
 }
 
 // NewConsul picks free loopback ports for a dev agent without starting it,
@@ -42,6 +47,35 @@ func NewConsul(t testing.TB) *Consul {
 		"-log-level", "info",
 	}
 	return c
+}
+
+// ACLConfig is the ACL block of docker-compose.yml's Consul (consul/consul.hcl):
+// the ACL system on, everything denied that no token allows. Without its
+// enable_token_persistence: a dev agent has no data folder and would write
+// the agent's token to acl-tokens.json in the working directory, and it
+// loses every token on a restart anyway.
+const ACLConfig = `acl { enabled = true default_policy = "deny" }`
+
+// NewConsulWithACLs is NewConsul with ACLConfig and, as docker-compose.yml
+// gives it, a management token of the operator's choosing
+// (acl.tokens.initial_management), ManagementToken.
+func NewConsulWithACLs(t testing.TB) *Consul {
+	t.Helper()
+	c := NewConsul(t)
+	c.ManagementToken = UUID(t)
+	c.args = append(c.args, "-hcl", ACLConfig, "-hcl", fmt.Sprintf(`acl { tokens { initial_management = %q } }`, c.ManagementToken))
+	return c
+}
+
+// UUID returns a random version 4 UUID, the form of a Consul token.
+func UUID(t testing.TB) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // StartConsul starts a dev agent on free loopback ports, waits until it has

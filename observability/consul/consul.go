@@ -14,12 +14,17 @@ import (
 )
 
 // NewClient returns a client of the Consul agent at addr (host:port, or a
-// URL). api.DefaultConfig reads CONSUL_HTTP_TOKEN, CONSUL_HTTP_SSL, CONSUL_CACERT
-// and the other standard variables, so an agent with ACLs or TLS needs no
-// golden-specific setting.
-func NewClient(addr string) (*api.Client, error) {
+// URL) that presents the ACL token in tokenFile, read once here. With
+// tokenFile empty, api.DefaultConfig's standard variables apply
+// (CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_SSL,
+// CONSUL_CACERT, ...), so a one-off command needs no golden-specific
+// setting. The error names the file, never its content.
+func NewClient(addr, tokenFile string) (*api.Client, error) {
 	c := api.DefaultConfig()
 	c.Address = addr
+	if tokenFile != "" {
+		c.TokenFile = tokenFile
+	}
 	return api.NewClient(c)
 }
 

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -29,12 +30,17 @@ const (
 // ConsulAddr discovery is off: nothing registers and clients dial the static
 // addresses they were given.
 //
-// The Consul client also honours the standard CONSUL_HTTP_TOKEN(_FILE),
-// CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY
-// environment variables, so an ACL token never has to be a flag.
+// The Consul client also honours the standard CONSUL_HTTP_SSL,
+// CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY environment
+// variables, and CONSUL_HTTP_TOKEN(_FILE) when TokenFile is empty.
 type Config struct {
 	// ConsulAddr is the host:port of the Consul agent's HTTP API.
 	ConsulAddr string
+	// TokenFile holds the instance's Consul ACL token, presented when it
+	// registers, watches its faults and resolves its peers. A file, never
+	// a value, so that the token stays out of process listings and
+	// environment dumps.
+	TokenFile string
 	// AdvertiseAddr is the host (name or IP, no port) at which other
 	// services, Consul's health checks and Prometheus reach this instance.
 	AdvertiseAddr string
@@ -73,11 +79,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// RegisterFlags adds --consul-addr, --advertise-addr,
+// RegisterFlags adds --consul-addr, --consul-token-file, --advertise-addr,
 // --consul-check-interval, --consul-check-timeout, --consul-deregister-after,
 // --consul-drain-wait, --consul-tags and --consul-check-tls-skip-verify to fs.
 func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConsulAddr, "consul-addr", c.ConsulAddr, "Consul agent HTTP address (host:port); empty turns discovery off and static peer addresses are used")
+	fs.StringVar(&c.TokenFile, "consul-token-file", c.TokenFile, "file holding this service's Consul ACL token (where Consul has ACLs: docker-compose.yml's consul-setup writes one per service)")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", c.AdvertiseAddr, "host name or IP (no port) at which other services, Consul and Prometheus reach this instance")
 	fs.DurationVar(&c.CheckInterval, "consul-check-interval", c.CheckInterval, "how often Consul probes this instance's health")
 	fs.DurationVar(&c.CheckTimeout, "consul-check-timeout", c.CheckTimeout, "how long one Consul health probe may take")
@@ -99,6 +106,12 @@ func (c *Config) Validate(v *config.Validator) {
 	host, _, err := net.SplitHostPort(c.ConsulAddr)
 	v.Addr("consul-addr", c.ConsulAddr)
 	v.Check(err != nil || host != "", "consul-addr", "%q has no host", c.ConsulAddr)
+	if c.TokenFile != "" {
+		v.FileExists("consul-token-file", c.TokenFile)
+		if raw, err := os.ReadFile(c.TokenFile); err == nil {
+			v.Check(strings.TrimSpace(string(raw)) != "", "consul-token-file", "%q is empty", c.TokenFile)
+		}
+	}
 	v.Check(validHost(c.AdvertiseAddr), "advertise-addr", "%q is not a host name or IP address without a port", c.AdvertiseAddr)
 	if ip := net.ParseIP(c.AdvertiseAddr); ip != nil {
 		v.Check(!ip.IsUnspecified(), "advertise-addr", "%q is a wildcard address, not one others can reach", c.AdvertiseAddr)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -570,4 +572,72 @@ func TestResolverFollowsConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	next("127.0.0.1:7003")
+}
+
+// TestTokenFileUnderACLs: against a Consul that denies what no token
+// allows, a Registrar and a resolver given Config.TokenFile register and
+// find the instance; the same resolver without the token finds nothing.
+func TestTokenFileUnderACLs(t *testing.T) {
+	skipShort(t)
+	agent := testbackend.NewConsulWithACLs(t)
+	agent.Start(t)
+	mgmt, err := api.NewClient(&api.Config{Address: agent.HTTPAddr, Token: agent.ManagementToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "user", Rules: `service "user" { policy = "write" }
+service_prefix "" { policy = "read" }
+node_prefix "" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(agent.HTTPAddr)
+	cfg.TokenFile = filepath.Join(t.TempDir(), "consul.token")
+	if err := os.WriteFile(cfg.TokenFile, []byte(token.SecretID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := certs(t)
+	srv, _ := startInstance(t, files)
+	r, err := NewRegistrar(cfg, Instance{Name: "user", Port: portOf(srv.Addr()), MetricsPort: 9102})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRegistrar(t, r)
+	waitPassing(t, mgmt, "user", r.ID())
+
+	resolve := func(cfg Config) *fakeConn {
+		target, _ := cfg.Target("user", "")
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := &fakeConn{states: make(chan []string, 100), errs: make(chan error, 1)}
+		log, _ := logtest.NewNullLogger()
+		res, err := ResolverBuilder(WithLogger(log), WithTokenFile(cfg.TokenFile)).Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(res.Close)
+		return cc
+	}
+	want := fmt.Sprintf("127.0.0.1:%d", portOf(srv.Addr()))
+	select {
+	case got := <-resolve(cfg).states:
+		if !slices.Equal(got, []string{want}) {
+			t.Fatalf("resolved %v, want [%s]", got, want)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the resolver with the token found nothing")
+	}
+	anonymous := cfg
+	anonymous.TokenFile = ""
+	select {
+	case got := <-resolve(anonymous).states:
+		t.Fatalf("the resolver without a token resolved %v", got)
+	case <-time.After(2 * time.Second):
+	}
 }

@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +22,10 @@ func validConfig() Config {
 }
 
 func TestConfigValidate(t *testing.T) {
+	emptyFile := filepath.Join(t.TempDir(), "consul.token")
+	if err := os.WriteFile(emptyFile, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []Config{DefaultConfig(), validConfig()} {
 		var v config.Validator
 		c.Validate(&v)
@@ -56,6 +62,8 @@ func TestConfigValidate(t *testing.T) {
 		{"consul-drain-wait", func(c *Config) { c.DrainWait = RefreshLatency }},
 		{"consul-tags", func(c *Config) { c.Tags = []string{"a,b"} }},
 		{"consul-tags", func(c *Config) { c.Tags = []string{""} }},
+		{"consul-token-file", func(c *Config) { c.TokenFile = "/nonexistent/consul.token" }},
+		{"consul-token-file", func(c *Config) { c.TokenFile = emptyFile }},
 	} {
 		c := validConfig()
 		tc.change(&c)

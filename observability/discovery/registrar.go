@@ -123,6 +123,7 @@ type options struct {
 	log              logrus.FieldLogger
 	beforeDeregister func()
 	id               string
+	tokenFile        string
 }
 
 // newOptions returns the defaults with opts applied; nil options are
@@ -164,6 +165,13 @@ func WithBeforeDeregister(f func()) Option {
 	}
 }
 
+// WithTokenFile makes resolvers present the Consul ACL token held in file;
+// empty leaves the standard CONSUL_HTTP_TOKEN(_FILE). Config.Target passes
+// Config.TokenFile; a Registrar ignores it and reads Config.TokenFile.
+func WithTokenFile(file string) Option {
+	return func(o *options) { o.tokenFile = file }
+}
+
 // WithInstanceID overrides a Registrar's instance ID, by default
 // "<name>-<advertise-addr>-<port>"; an empty id keeps the default. Keeping
 // it stable across restarts lets a restarted instance replace its own stale
@@ -193,7 +201,7 @@ func NewRegistrar(cfg Config, inst Instance, opts ...Option) (*Registrar, error)
 	if err != nil {
 		return nil, err
 	}
-	client, err := consul.NewClient(cfg.ConsulAddr)
+	client, err := consul.NewClient(cfg.ConsulAddr, cfg.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("discovery: Consul client for %q: %w", cfg.ConsulAddr, err)
 	}

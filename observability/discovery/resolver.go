@@ -41,6 +41,7 @@ func (c *Config) Target(service, staticAddr string, opts ...Option) (string, []g
 		return staticAddr, nil
 	}
 	u := url.URL{Scheme: Scheme, Host: c.ConsulAddr, Path: "/" + service, RawQuery: "healthy=true"}
+	opts = append(opts, WithTokenFile(c.TokenFile))
 	return u.String(), []grpc.DialOption{grpc.WithResolvers(ResolverBuilder(opts...))}
 }
 
@@ -50,13 +51,16 @@ func (c *Config) Target(service, staticAddr string, opts ...Option) (string, []g
 // hands gRPC the instances' address:port. While Consul is unreachable it
 // keeps the last instances it knew and retries with backoff; an empty
 // answer (no passing instance, or a Consul that has just come back without
-// the registrations) keeps them too. Of the options, it reads WithLogger.
+// the registrations) keeps them too. Of the options, it reads WithLogger
+// and WithTokenFile.
 func ResolverBuilder(opts ...Option) resolver.Builder {
-	return &builder{log: newOptions(opts).log}
+	o := newOptions(opts)
+	return &builder{log: o.log, tokenFile: o.tokenFile}
 }
 
 type builder struct {
-	log logrus.FieldLogger
+	log       logrus.FieldLogger
+	tokenFile string
 }
 
 // Scheme implements resolver.Builder.
@@ -68,7 +72,7 @@ func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 	if err != nil {
 		return nil, err
 	}
-	client, err := consul.NewClient(q.agent)
+	client, err := consul.NewClient(q.agent, b.tokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("consul resolver: client for %q: %w", q.agent, err)
 	}

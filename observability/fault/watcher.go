@@ -45,10 +45,11 @@ type Watcher struct {
 }
 
 type options struct {
-	log  logrus.FieldLogger
-	reg  prometheus.Registerer
-	now  func() time.Time
-	rand func() float64
+	log       logrus.FieldLogger
+	reg       prometheus.Registerer
+	now       func() time.Time
+	rand      func() float64
+	tokenFile string
 }
 
 // Option configures a Watcher.
@@ -98,6 +99,13 @@ func WithRand(f func() float64) Option {
 	}
 }
 
+// WithConsulTokenFile makes the watcher present the Consul ACL token held in
+// file (one that may read the service's fault prefix); empty leaves the
+// standard CONSUL_HTTP_TOKEN(_FILE).
+func WithConsulTokenFile(file string) Option {
+	return func(o *options) { o.tokenFile = file }
+}
+
 // New returns the fault watcher of service. It watches Consul at
 // consulAddr when c.Enabled and consulAddr is not empty; otherwise it is
 // off (Enabled reports false) and injects nothing. Validate c first; an
@@ -134,7 +142,7 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 			return nil, config.SettingError("fault-prefix", err)
 		}
 		w.keyPrefix = prefix + service + "/"
-		client, err := consul.NewClient(consulAddr)
+		client, err := consul.NewClient(consulAddr, o.tokenFile)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("fault: Consul client for %q: %w", consulAddr, err)

@@ -108,7 +108,8 @@ func (k *Kit) start(build metrics.BuildInfo) error {
 		return err
 	}
 	if k.Faults, err = fault.New(s.Faults, s.Discovery.ConsulAddr, s.Name,
-		fault.WithLogger(k.Log), fault.WithRegisterer(k.Registry)); err != nil {
+		fault.WithLogger(k.Log), fault.WithRegisterer(k.Registry),
+		fault.WithConsulTokenFile(s.Discovery.TokenFile)); err != nil {
 		return err
 	}
 	return nil
