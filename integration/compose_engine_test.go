@@ -147,6 +147,47 @@ func (s *composeStack) url(portVar string) string {
 	return "http://127.0.0.1:" + strconv.Itoa(s.ports[portVar])
 }
 
+// signedIn is url with the sign-in of user admin and the password the
+// test gave compose in passwordVar; Go's HTTP client sends it as basic
+// auth (and leaves it out of its errors).
+func (s *composeStack) signedIn(portVar, passwordVar string) string {
+	return "http://admin:" + s.envValue(passwordVar) + "@127.0.0.1:" + strconv.Itoa(s.ports[portVar])
+}
+
+// signInRequired checks that Prometheus, Alertmanager and Jaeger (through
+// jaeger-auth) answer 401 to a request without their sign-in and to one with
+// a wrong password, and Jaeger's query API over gRPC Unauthenticated.
+func (s *composeStack) signInRequired() {
+	t := s.t
+	t.Helper()
+	for _, c := range []struct{ name, url string }{
+		{"Prometheus", s.url("PROMETHEUS_PORT") + "/api/v1/targets"},
+		{"Prometheus (wrong password)", "http://admin:wrong@127.0.0.1:" + strconv.Itoa(s.ports["PROMETHEUS_PORT"]) + "/-/ready"},
+		{"Alertmanager", s.url("ALERTMANAGER_PORT") + "/api/v2/alerts"},
+		{"Alertmanager (wrong password)", "http://admin:wrong@127.0.0.1:" + strconv.Itoa(s.ports["ALERTMANAGER_PORT"]) + "/-/ready"},
+		{"Jaeger", s.url("JAEGER_PORT") + "/api/services"},
+		{"Jaeger (wrong password)", "http://admin:wrong@127.0.0.1:" + strconv.Itoa(s.ports["JAEGER_PORT"]) + "/"},
+	} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without its sign-in: %s, want 401", c.name, resp.Status)
+		}
+	}
+	j, err := lookup.NewJaeger("127.0.0.1:"+strconv.Itoa(s.ports["JAEGER_GRPC_PORT"]), s.url("JAEGER_PORT"), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Services(context.Background()); err == nil || !strings.Contains(err.Error(), "sign-in") {
+		t.Errorf("Jaeger's query API without sign-in: %v, want Unauthenticated", err)
+	}
+	t.Log("Prometheus, Alertmanager and Jaeger: 401 (gRPC Unauthenticated) without their sign-in and with a wrong password")
+}
+
 // failures logs the requests of the test's load sent in [from, to) and
 // fails the test for each unexpected failure among them.
 func (s *composeStack) failures(step string, from, to time.Time) {
@@ -211,7 +252,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		s.env = append(s.env, "DOCKER_HOST="+h)
 	}
-	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD"} {
+	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD", "PROMETHEUS_PASSWORD", "ALERTMANAGER_PASSWORD", "JAEGER_PASSWORD"} {
 		s.env = append(s.env, v+"="+rand.Text())
 	}
 	for _, v := range []string{"CONSUL_MANAGEMENT_TOKEN", "CONSUL_OPERATOR_TOKEN"} {
@@ -324,16 +365,17 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	s.failures("start-up, from the gateway healthy", healthy, time.Now())
 	s.consulACLs()
+	s.signInRequired()
 
 	// Prometheus: every golden instance up through consul_sd, and the
 	// backends' own jobs.
 	eventually(t, 90*time.Second, "every target up in Prometheus", func() error {
-		return composeTargetsUp(s.url("PROMETHEUS_PORT"), leftOut)
+		return composeTargetsUp(s.signedIn("PROMETHEUS_PORT", "PROMETHEUS_PASSWORD"), leftOut)
 	})
 
 	// Jaeger: one trace spans the gateway, auth or user, and the database.
 	eventually(t, time.Minute, "a trace from the gateway through user or auth to PostgreSQL", func() error {
-		return composeTraceThroughStore(s.url("JAEGER_PORT"), time.Time{})
+		return composeTraceThroughStore(s.signedIn("JAEGER_PORT", "JAEGER_PASSWORD"), time.Time{})
 	})
 
 	// Jaeger's query API v3 on its published gRPC port, as `golden lookup`
@@ -341,7 +383,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	eventually(t, time.Minute, "a request of the load found through Jaeger's api_v3 on 127.0.0.1", s.spansByRequestID)
 
 	// Alertmanager: the routes of alertmanager/alertmanager.yml are loaded.
-	if err := composeRoutesLoaded(t, s.url("ALERTMANAGER_PORT")); err != nil {
+	if err := composeRoutesLoaded(t, s.signedIn("ALERTMANAGER_PORT", "ALERTMANAGER_PASSWORD")); err != nil {
 		t.Error(err)
 	}
 
@@ -411,7 +453,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	s.outage("jaeger", 60*time.Second)
 	jaegerBack := time.Now()
 	eventually(t, 90*time.Second, "new traces in Jaeger after its restart", func() error {
-		return composeTraceThroughStore(s.url("JAEGER_PORT"), jaegerBack)
+		return composeTraceThroughStore(s.signedIn("JAEGER_PORT", "JAEGER_PASSWORD"), jaegerBack)
 	})
 	s.failures("Jaeger stopped 60 s and started", from, time.Now())
 
@@ -425,7 +467,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 				`sum(golden_log_messages_queued{sink="gelf",instance=~"%s:.*"})`,
 				`sum(golden_log_messages_dropped_total{sink="gelf",instance=~"%s:.*"})`,
 			} {
-				if v[i], err = promQuery(s.url("PROMETHEUS_PORT"), fmt.Sprintf(q, inst)); err != nil {
+				if v[i], err = promQuery(s.signedIn("PROMETHEUS_PORT", "PROMETHEUS_PASSWORD"), fmt.Sprintf(q, inst)); err != nil {
 					t.Errorf("%s: %v", inst, err)
 				}
 			}
@@ -560,6 +602,7 @@ func (s *composeStack) spansByRequestID() error {
 	if err != nil {
 		return err
 	}
+	j.SignIn("admin", s.envValue("JAEGER_PASSWORD"))
 	traces, err := j.FindTraces(context.Background(), "gateway", map[string]string{"request_id": rid}, time.Now().Add(-time.Hour), time.Now(), 5)
 	if err != nil {
 		return err
@@ -577,7 +620,7 @@ func (s *composeStack) alertEmailed() {
 	t.Helper()
 	alert := `[{"labels":{"alertname":"ComposeMailCheck","severity":"page","service":"user"},` +
 		`"annotations":{"summary":"compose mail check","runbook_url":"http://example.invalid/runbook","dashboard_url":"http://example.invalid/dashboard"}}]`
-	resp, err := http.Post(s.url("ALERTMANAGER_PORT")+"/api/v2/alerts", "application/json", strings.NewReader(alert))
+	resp, err := http.Post(s.signedIn("ALERTMANAGER_PORT", "ALERTMANAGER_PASSWORD")+"/api/v2/alerts", "application/json", strings.NewReader(alert))
 	if err != nil {
 		t.Fatal(err)
 	}

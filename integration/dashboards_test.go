@@ -323,7 +323,11 @@ func TestDashboardProvisioning(t *testing.T) {
 	}
 
 	// Grafana expands $NAME and ${NAME} in provisioning values as
-	// environment variables; its own variables must be written $$.
+	// environment variables; its own variables must be written $$. A whole
+	// value that is one variable Grafana gets in docker-compose.yml (a
+	// data source's password) is meant.
+	grafanaEnv := loadCompose(t).Services["grafana"].Environment
+	wholeVar := regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$`)
 	files, _ := filepath.Glob(filepath.Join(grafanaDir, "provisioning", "*", "*.yml"))
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -335,6 +339,12 @@ func TestDashboardProvisioning(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		stringValues(doc, filepath.Base(f), func(path, s string) {
+			if m := wholeVar.FindStringSubmatch(s); m != nil {
+				if _, ok := grafanaEnv[m[1]]; !ok {
+					t.Errorf("%s %s = %q: docker-compose.yml gives Grafana no %s", f, path, s, m[1])
+				}
+				return
+			}
 			if strings.Contains(strings.ReplaceAll(s, "$$", ""), "$") {
 				t.Errorf("%s %s = %q: a single $ is read as an environment variable; write $$", f, path, s)
 			}

@@ -61,10 +61,13 @@ graylog_root_password_sha2=$(printf '%s' "$graylog_admin_password" | sha256_hex)
 grafana_admin_password=$(random_hex 16)
 postgres_password=$(random_hex 16)
 mailpit_password=$(random_hex 16)
+prometheus_password=$(random_hex 16)
+alertmanager_password=$(random_hex 16)
+jaeger_password=$(random_hex 16)
 consul_management_token=$(random_uuid)
 consul_operator_token=$(random_uuid)
 
-for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password" "$mailpit_password" "${consul_management_token//-/}" "${consul_operator_token//-/}"; do
+for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password" "$mailpit_password" "$prometheus_password" "$alertmanager_password" "$jaeger_password" "${consul_management_token//-/}" "${consul_operator_token//-/}"; do
 	case "$v" in
 	'' | *[!0-9a-f]*) echo "gen-env: could not generate random values (od, /dev/urandom, sha256sum or shasum missing?)" >&2; exit 1 ;;
 	esac
@@ -74,7 +77,9 @@ if [ -e "$out" ] && [ "$force" -ne 1 ]; then
 	# Values that depend on no other one can be added on their own.
 	missing=()
 	for pair in "GRAFANA_ADMIN_PASSWORD=$grafana_admin_password" "POSTGRES_PASSWORD=$postgres_password" \
-		"MAILPIT_PASSWORD=$mailpit_password" "CONSUL_MANAGEMENT_TOKEN=$consul_management_token" \
+		"MAILPIT_PASSWORD=$mailpit_password" "PROMETHEUS_PASSWORD=$prometheus_password" \
+		"ALERTMANAGER_PASSWORD=$alertmanager_password" "JAEGER_PASSWORD=$jaeger_password" \
+		"CONSUL_MANAGEMENT_TOKEN=$consul_management_token" \
 		"CONSUL_OPERATOR_TOKEN=$consul_operator_token"; do
 		grep -q "^${pair%%=*}=" "$out" || missing+=("$pair")
 	done
@@ -114,6 +119,15 @@ POSTGRES_PASSWORD=$postgres_password
 # Mailpit (Alertmanager's email): user "admin", http://localhost:8025
 MAILPIT_PASSWORD=$mailpit_password
 
+# Prometheus (http://localhost:9090) and Alertmanager (http://localhost:9093):
+# user "admin". The web-auth one-shot turns them into the servers' sign-in
+# (bcrypt) at every start, so a change here takes effect at the next up.
+PROMETHEUS_PASSWORD=$prometheus_password
+ALERTMANAGER_PASSWORD=$alertmanager_password
+# Jaeger (http://localhost:16686, and golden lookup's --jaeger-password):
+# user "admin", checked by jaeger-auth (golden authproxy).
+JAEGER_PASSWORD=$jaeger_password
+
 # Consul's ACL tokens (UUIDs). The management token may do everything:
 # consul-setup alone gets it, to bootstrap the ACL system and create the
 # other tokens; Consul keeps the first one it was bootstrapped with, so
@@ -136,4 +150,7 @@ echo "gen-env: wrote $out (mode 0600)"
 echo "gen-env: Grafana (http://localhost:3000): user admin, password in GRAFANA_ADMIN_PASSWORD"
 echo "gen-env: Graylog (http://localhost:9000): user admin, password in GRAYLOG_ADMIN_PASSWORD"
 echo "gen-env: Mailpit (http://localhost:8025): user admin, password in MAILPIT_PASSWORD"
+echo "gen-env: Prometheus (http://localhost:9090): user admin, password in PROMETHEUS_PASSWORD"
+echo "gen-env: Alertmanager (http://localhost:9093): user admin, password in ALERTMANAGER_PASSWORD"
+echo "gen-env: Jaeger (http://localhost:16686): user admin, password in JAEGER_PASSWORD"
 echo "gen-env: Consul (http://localhost:8500/ui/): token in CONSUL_OPERATOR_TOKEN"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -125,7 +124,7 @@ again keeps every token's secret and changes only what differs.`,
 				where := "not written (no --export)"
 				if export != "" {
 					file := filepath.Join(export, s, consulTokenFile)
-					if err := writeSecretFile(file, tokens.Services[s], 0o600); err != nil {
+					if err := writeFileIfChanged(file, []byte(tokens.Services[s]+"\n"), 0o600); err != nil {
 						return err
 					}
 					where = "in " + file
@@ -134,7 +133,7 @@ again keeps every token's secret and changes only what differs.`,
 			}
 			where := "not written (no --prometheus-token-file)"
 			if prometheusFile != "" {
-				if err := writeSecretFile(prometheusFile, tokens.Prometheus, 0o644); err != nil {
+				if err := writeFileIfChanged(prometheusFile, []byte(tokens.Prometheus+"\n"), 0o644); err != nil {
 					return err
 				}
 				where = "in " + prometheusFile
@@ -206,36 +205,4 @@ func managementWhenReady(ctx context.Context, out io.Writer, client *api.Client,
 			return fmt.Errorf("consul setup: Consul at %s not ready within %s (%s): %w", addr, wait, config.Setting("wait"), err)
 		}
 	}
-}
-
-// writeSecretFile writes a token to file with mode, through a temporary file
-// renamed into place, and only when the content changed.
-func writeSecretFile(file, secret string, mode os.FileMode) error {
-	data := []byte(secret + "\n")
-	if old, err := os.ReadFile(file); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return fmt.Errorf("consul setup: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("consul setup: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("consul setup: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("consul setup: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("consul setup: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("consul setup: %w", err)
-	}
-	return nil
 }

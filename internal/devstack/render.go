@@ -11,7 +11,8 @@ import (
 // renderPrometheusConfig is prometheus/prometheus.yml for this machine:
 // rule files by absolute path, Consul discovery and every static target
 // moved to the loopback address hosts maps it to, without the Consul token
-// (golden dev's agent has no ACLs), and 5 s scrape and
+// or the sign-ins (golden dev's agent has no ACLs, its Prometheus and
+// Alertmanager no web config), and 5 s scrape and
 // evaluation intervals so that a change shows within seconds. A target
 // hosts does not know is an error, so that a new job in prometheus.yml
 // cannot be dropped without notice.
@@ -36,6 +37,10 @@ func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error
 	}
 	alerting, _ := cfg["alerting"].(map[string]any)
 	ams, _ := alerting["alertmanagers"].([]any)
+	// golden dev's Prometheus and Alertmanager ask for no sign-in.
+	for _, am := range asMaps(ams) {
+		delete(am, "basic_auth")
+	}
 	jobs, _ := cfg["scrape_configs"].([]any)
 	for _, j := range jobs {
 		job, _ := j.(map[string]any)
@@ -48,6 +53,7 @@ func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error
 		if job["job_name"] == "consul" {
 			delete(job, "authorization")
 		}
+		delete(job, "basic_auth")
 		ams = append(ams, job)
 	}
 	for _, holder := range ams {

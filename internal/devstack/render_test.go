@@ -30,9 +30,9 @@ func TestRenderPrometheusConfig(t *testing.T) {
 			t.Errorf("rendered prometheus.yml still reaches %s", host)
 		}
 	}
-	// compose's Consul token file: golden dev's agent has no ACLs.
-	if strings.Contains(text, "authorization") || strings.Contains(text, "credentials_file") {
-		t.Errorf("rendered prometheus.yml still presents a Consul token:\n%s", text)
+	// compose's Consul token and sign-ins: golden dev needs neither.
+	if strings.Contains(text, "authorization") || strings.Contains(text, "credentials_file") || strings.Contains(text, "password_file") || strings.Contains(text, "basic_auth") {
+		t.Errorf("rendered prometheus.yml still presents a Consul token or a sign-in:\n%s", text)
 	}
 
 	// A target golden dev does not run is an error, not a silent drop.

@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +77,28 @@ type Jaeger struct {
 	addr    string
 	ui      *url.URL
 	timeout time.Duration
+	// signIn is the Authorization metadata value for a Jaeger behind a
+	// sign-in (golden authproxy), or "".
+	signIn string
 }
+
+// SignIn makes every call carry user and password as HTTP basic auth (the
+// "authorization" metadata), for a Jaeger behind `golden authproxy`, as in
+// docker-compose.yml.
+func (j *Jaeger) SignIn(user, password string) {
+	j.signIn = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// basicAuth is gRPC per-call credentials holding a basic auth header. It
+// allows a connection without TLS: Jaeger's query API has none, and the
+// sign-in only guards a loopback port.
+type basicAuth string
+
+func (b basicAuth) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": string(b)}, nil
+}
+
+func (basicAuth) RequireTransportSecurity() bool { return false }
 
 // NewJaeger returns a client of the api_v3 gRPC service at addr (host:port,
 // for example localhost:16685, without TLS as Jaeger serves it), linking
@@ -181,10 +203,15 @@ func (j *Jaeger) call(ctx context.Context, method string, do func(context.Contex
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("jaeger at %s: %s: "+format, append([]any{j.addr, method}, args...)...)
 	}
-	conn, err := grpc.NewClient(j.addr,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxJaegerMessage)),
-		grpc.WithUserAgent("golden"))
+		grpc.WithUserAgent("golden"),
+	}
+	if j.signIn != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(basicAuth(j.signIn)))
+	}
+	conn, err := grpc.NewClient(j.addr, opts...)
 	if err != nil {
 		return fail("%w", err)
 	}
@@ -202,6 +229,8 @@ func (j *Jaeger) call(ctx context.Context, method string, do func(context.Contex
 		return fail("no answer within %s (timeout): %w", j.timeout, context.DeadlineExceeded)
 	case st.Code() == codes.NotFound:
 		return fail("%w", ErrTraceNotFound)
+	case st.Code() == codes.Unauthenticated:
+		return fail("Jaeger asks for a sign-in (a golden authproxy in front of it): set --jaeger-password or --jaeger-password-file, and --jaeger-user")
 	default:
 		return fail("%s: %s", st.Code(), safetext.Line(st.Message(), 1000))
 	}
