@@ -1335,3 +1335,63 @@ func TestDockerfileBuildIsStatic(t *testing.T) {
 		t.Errorf("the binary contains the build path %s: -trimpath missing", composeRoot(t))
 	}
 }
+
+// volumeFile is a file a container reads from a named volume: a path in its
+// healthcheck or command under one of its volume mounts.
+var volumeFile = regexp.MustCompile(`/[A-Za-z0-9._/-]+`)
+
+// TestComposeVolumeFilesAreWritten: every file a service's healthcheck reads
+// from a named volume (a password, a token) is written into that volume by
+// a one-shot: named in its command under the path where it mounts the same
+// volume. A healthcheck reading a file nobody writes never passes.
+func TestComposeVolumeFilesAreWritten(t *testing.T) {
+	f := loadCompose(t)
+	// written[volume] holds the file names one-shots name in their commands.
+	written := map[string]map[string]bool{}
+	for name, s := range f.Services {
+		if _, oneShot := composeOneShots[name]; !oneShot {
+			continue
+		}
+		for _, v := range s.Volumes {
+			m := parseMount(t, name, v)
+			if m.bind {
+				continue
+			}
+			for _, arg := range s.Command {
+				for _, p := range volumeFile.FindAllString(arg, -1) {
+					if rel, ok := strings.CutPrefix(p, strings.TrimSuffix(m.target, "/")+"/"); ok {
+						if written[m.source] == nil {
+							written[m.source] = map[string]bool{}
+						}
+						written[m.source][rel] = true
+					}
+				}
+			}
+		}
+	}
+	checked := 0
+	for name, s := range f.Services {
+		if s.Healthcheck == nil {
+			continue
+		}
+		for _, v := range s.Volumes {
+			m := parseMount(t, name, v)
+			if m.bind {
+				continue
+			}
+			for _, p := range volumeFile.FindAllString(strings.Join(s.Healthcheck.Test, " "), -1) {
+				rel, ok := strings.CutPrefix(p, strings.TrimSuffix(m.target, "/")+"/")
+				if !ok {
+					continue
+				}
+				checked++
+				if !written[m.source][rel] {
+					t.Errorf("%s: healthcheck reads %s from volume %s, which no one-shot writes (%v)", name, p, m.source, written[m.source])
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no healthcheck reads a file from a volume: the check checks nothing")
+	}
+}
