@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
+	"github.com/golden-stack/golden/internal/authproxy"
 	"github.com/golden-stack/golden/observability/config"
 )
 
@@ -40,13 +41,6 @@ func parseFileVariables(flag string, pairs []string) ([]fileFromVariable, []erro
 		out = append(out, fileFromVariable{file: file, variable: variable, value: os.Getenv(variable)})
 	}
 	return out, errs
-}
-
-// webConfig is the part of a Prometheus or Alertmanager web configuration
-// file (--web.config.file, the Prometheus exporter-toolkit format) that
-// golden writes.
-type webConfig struct {
-	BasicAuthUsers map[string]string `yaml:"basic_auth_users"`
 }
 
 // newWebConfigCmd returns "golden web-config".
@@ -121,18 +115,15 @@ golden. Nothing secret is printed.`,
 // writeWebConfig writes file's sign-in for user with password, unless the
 // file already lets exactly that user in with that password. It says which.
 func writeWebConfig(file, user, password string) (string, error) {
-	if raw, err := os.ReadFile(file); err == nil {
-		var have webConfig
-		if yaml.Unmarshal(raw, &have) == nil && len(have.BasicAuthUsers) == 1 &&
-			bcrypt.CompareHashAndPassword([]byte(have.BasicAuthUsers[user]), []byte(password)) == nil {
-			return "unchanged", nil
-		}
+	if have, err := authproxy.LoadUsers(file); err == nil && len(have) == 1 &&
+		bcrypt.CompareHashAndPassword([]byte(have[user]), []byte(password)) == nil {
+		return "unchanged", nil
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {
 		return "", fmt.Errorf("web-config: %w", err)
 	}
-	body, err := yaml.Marshal(webConfig{BasicAuthUsers: map[string]string{user: string(hash)}})
+	body, err := yaml.Marshal(authproxy.WebConfig{BasicAuthUsers: map[string]string{user: string(hash)}})
 	if err != nil {
 		return "", fmt.Errorf("web-config: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
+
+	"github.com/golden-stack/golden/internal/authproxy"
 )
 
 const testWebPassword = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -30,7 +32,7 @@ func TestWebConfigWritesHashAndPassword(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 	raw := readFile(t, web)
-	var cfg webConfig
+	var cfg authproxy.WebConfig
 	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,14 @@ const Realm = "golden"
 // and a web page loads dozens of files, each with the same header.
 const maxCached = 64
 
+// WebConfig is the part of a web configuration file (Prometheus's and
+// Alertmanager's --web.config.file, the exporter-toolkit format) that holds
+// the sign-ins: user name to bcrypt hash. `golden web-config` writes it;
+// LoadUsers reads it.
+type WebConfig struct {
+	BasicAuthUsers map[string]string `yaml:"basic_auth_users"`
+}
+
 // LoadUsers reads the basic_auth_users of a web configuration file (user
 // name to bcrypt hash). An empty list is an error: a sign-in nobody passes
 // is a mistake, not a lock.
@@ -37,9 +45,7 @@ func LoadUsers(file string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authproxy: %w", err)
 	}
-	var cfg struct {
-		BasicAuthUsers map[string]string `yaml:"basic_auth_users"`
-	}
+	var cfg WebConfig
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("authproxy: %s: %w", file, err)
 	}
