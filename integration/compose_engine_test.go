@@ -29,6 +29,7 @@ import (
 	lg "github.com/golden-stack/golden/internal/loadgen"
 	"github.com/golden-stack/golden/internal/lookup"
 	"github.com/golden-stack/golden/internal/testbackend"
+	"github.com/golden-stack/golden/observability/canary"
 )
 
 // composeEngineProject is the compose project the test runs, apart from
@@ -49,7 +50,7 @@ var composeLoadMix = lg.Mix{SignUp: 3, Login: 4, Refresh: 10, Get: 55, List: 20,
 // composeGoldenInstances are the golden services in docker-compose.yml
 // that serve, with the Consul service each registers as.
 var composeGoldenInstances = map[string]string{
-	"auth-1": "auth", "auth-2": "auth", "user-1": "user", "user-2": "user", "gateway": "gateway",
+	"auth-1": "auth", "auth-2": "auth", "user-1": "user", "user-2": "user", "user-canary": "user", "gateway": "gateway",
 }
 
 // composeStack is one run of docker-compose.yml on the engine.
@@ -252,7 +253,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		s.env = append(s.env, "DOCKER_HOST="+h)
 	}
-	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD", "PROMETHEUS_PASSWORD", "ALERTMANAGER_PASSWORD", "JAEGER_PASSWORD"} {
+	for _, v := range []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAYLOG_ADMIN_PASSWORD", "GRAYLOG_PASSWORD_SECRET", "GRAYLOG_ROOT_PASSWORD_SHA2", "MAILPIT_PASSWORD", "PROMETHEUS_PASSWORD", "ALERTMANAGER_PASSWORD", "JAEGER_PASSWORD", "CANARY_GUARD_TOKEN"} {
 		s.env = append(s.env, v+"="+rand.Text())
 	}
 	for _, v := range []string{"CONSUL_MANAGEMENT_TOKEN", "CONSUL_OPERATOR_TOKEN"} {
@@ -347,6 +348,7 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 		"certs-user":         "ca.crt consul.token token-signing.pub user.crt user.key",
 		"certs-gateway":      "ca.crt consul.token gateway.crt gateway.key token-signing.pub",
 		"prometheus-secrets": "consul.token",
+		"canary-guard":       "consul.token webhook-token",
 	} {
 		if got := strings.Join(strings.Fields(s.inVolume(kind, "ls", "/v")), " "); got != want {
 			t.Errorf("volume %s holds %q, want %q", kind, got, want)
@@ -390,6 +392,12 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	// An alert posted to Alertmanager reaches Mailpit as email.
 	if !leftOut["mailpit"] {
 		s.alertEmailed()
+	}
+
+	// The canary gets traffic at weight 20, and the canary alert reaches
+	// the guard, which rolls it back.
+	if !leftOut["alertmanager"] {
+		s.canaryRollsBack()
 	}
 
 	// Grafana and Graylog, where their images could be had.
@@ -660,6 +668,58 @@ func (s *composeStack) alertEmailed() {
 	}
 }
 
+// canaryRollsBack sets the user service's canary weight to 20 with the
+// operator's token, waits for the canary's traffic in Prometheus (tracks
+// relabelled from Consul), then posts GoldenCanaryWorseThanStable to
+// Alertmanager: its canary-guard route calls the guard with the secret
+// web-auth wrote, and the guard sets the weight to 0 with its own token.
+func (s *composeStack) canaryRollsBack() {
+	t := s.t
+	t.Helper()
+	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:" + strconv.Itoa(s.ports["CONSUL_PORT"]), Token: s.envValue("CONSUL_OPERATOR_TOKEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := canary.NewStoreOf(client)
+	ctx := t.Context()
+	if err := store.Set(ctx, "user", canary.Setting{Weight: 20, By: "compose test", At: time.Now()}); err != nil {
+		t.Fatalf("canary weight 20 with the operator's token: %v", err)
+	}
+	prom := s.signedIn("PROMETHEUS_PORT", "PROMETHEUS_PASSWORD")
+	eventually(t, 2*time.Minute, "the canary's traffic in Prometheus", func() error {
+		v, err := promQuery(prom, `sum(increase(grpc_server_handled_total{job="golden",service="user",track="canary",grpc_service="golden.user.v1.UserService"}[1m]))`)
+		if err != nil {
+			return err
+		}
+		if v == 0 {
+			return fmt.Errorf("no canary call in the last minute")
+		}
+		return nil
+	})
+	alert := `[{"labels":{"alertname":"GoldenCanaryWorseThanStable","severity":"ticket","service":"user","signal":"errors"},` +
+		`"annotations":{"summary":"compose canary check"}}]`
+	resp, err := http.Post(s.signedIn("ALERTMANAGER_PORT", "ALERTMANAGER_PASSWORD")+"/api/v2/alerts", "application/json", strings.NewReader(alert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("posting the canary alert to Alertmanager: %s", resp.Status)
+	}
+	posted := time.Now()
+	eventually(t, time.Minute, "the guard rolling the canary back", func() error {
+		st, err := store.Get(ctx, "user")
+		if err != nil {
+			return err
+		}
+		if st.Weight != 0 || st.By != "golden canary guard" || !strings.Contains(st.Reason, "compose canary check") {
+			return fmt.Errorf("setting %+v", st)
+		}
+		return nil
+	})
+	t.Logf("alertmanager -> canary-guard: weight 20 set back to 0 %s after the alert", time.Since(posted).Round(100*time.Millisecond))
+}
+
 // inVolume runs args in a throwaway container with the project's volume
 // mounted read-only at /v, and returns its output.
 func (s *composeStack) inVolume(volume string, args ...string) string {
@@ -819,7 +879,7 @@ func composeTargetsUp(promURL string, leftOut map[string]bool) error {
 			missing = append(missing, fmt.Sprintf("golden %s:%d", inst, port))
 		}
 	}
-	for job, inst := range map[string]string{"prometheus": "localhost:9090", "alertmanager": "alertmanager:9093", "consul": "consul:8500", "jaeger": "jaeger:8888"} {
+	for job, inst := range map[string]string{"prometheus": "localhost:9090", "alertmanager": "alertmanager:9093", "consul": "consul:8500", "jaeger": "jaeger:8888", "canary-guard": "canary-guard:9096"} {
 		if !leftOut[job] && !up[job+" "+inst] {
 			missing = append(missing, job+" "+inst)
 		}

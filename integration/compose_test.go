@@ -30,9 +30,9 @@ import (
 
 // composeMemoryBudget is what the whole stack may use: its containers'
 // memory limits together stay below it (peers like the OpenTelemetry demo
-// need ~6 GB, a common complaint). 4.5 GiB since PostgreSQL and the second
-// auth instance joined.
-const composeMemoryBudget = 4608 << 20
+// need ~6 GB, a common complaint). 4.75 GiB since PostgreSQL, the second
+// auth instance, the canary user instance and its guard joined.
+const composeMemoryBudget = 4864 << 20
 
 // composeTestedImages maps each image whose backend the tests run (from
 // scripts/install-backends.sh, internal/testbackend.Versions) to its

@@ -237,8 +237,8 @@ func TestDashboardFilesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 7 {
-		t.Errorf("%d JSON/YAML files under %s, want the provisioning files and 5 dashboards", n, grafanaDir)
+	if n < 8 {
+		t.Errorf("%d JSON/YAML files under %s, want the provisioning files and 6 dashboards", n, grafanaDir)
 	}
 }
 
@@ -527,11 +527,15 @@ func checkRecordingRules(t *testing.T, where string, metrics []string, rules map
 	}
 }
 
-func TestDashboardOverviewLatencyExemplars(t *testing.T) {
+// TestDashboardLatencyExemplars: the latency panels of the overview and of
+// the canary dashboard show exemplars.
+func TestDashboardLatencyExemplars(t *testing.T) {
+	want := map[string]bool{"golden-overview": true, "golden-canary": true}
 	for _, d := range loadDashboards(t) {
-		if d.UID != "golden-overview" {
+		if !want[d.UID] {
 			continue
 		}
+		delete(want, d.UID)
 		found := false
 		walkPanels(d.Panels, func(p grafanaPanel) {
 			if !strings.HasPrefix(p.Title, "Latency") {
@@ -547,15 +551,16 @@ func TestDashboardOverviewLatencyExemplars(t *testing.T) {
 				}
 			}
 			if !on {
-				t.Errorf("%s: no query with exemplars on the raw buckets", p.Title)
+				t.Errorf("%s/%s: no query with exemplars on the raw buckets", d.UID, p.Title)
 			}
 		})
 		if !found {
-			t.Error("golden-overview has no latency panel")
+			t.Errorf("%s has no latency panel", d.UID)
 		}
-		return
 	}
-	t.Fatal("no golden-overview dashboard")
+	for uid := range want {
+		t.Errorf("no %s dashboard", uid)
+	}
 }
 
 func TestDashboardPromQLChecker(t *testing.T) {
@@ -901,6 +906,8 @@ func verifyDashboardQueries(t *testing.T, prom *testbackend.Prometheus) int {
 	t.Helper()
 	// TestDashboardConsulPanels runs these against a real Consul.
 	const notScraped = "this test's Prometheus scrapes only the golden job, not Consul (TestDashboardConsulPanels checks them)"
+	// Every test instance is stable: the per-track panels show stable alone.
+	const noCanary = "the test stack runs no canary and sets no weight, so the gateway need not expose one or route by it"
 	mayBeEmpty := map[string]string{
 		"golden-overview/Rate-limit rejections/A":                   "the test traffic stays under every caller's rate limit",
 		"golden-service/Rate-limit rejections by caller/A":          "the test traffic stays under every caller's rate limit",
@@ -915,6 +922,10 @@ func verifyDashboardQueries(t *testing.T, prom *testbackend.Prometheus) int {
 		"golden-discovery/Catalog size (Consul)/A":                  notScraped,
 		"golden-discovery/Catalog size (Consul)/B":                  notScraped,
 		"golden-discovery/Consul servers healthy/A":                 notScraped,
+		"golden-canary/Canary weight/A":                             noCanary,
+		"golden-canary/Canary weight/B":                             noCanary,
+		"golden-canary/Canary alerts/A":                             noCanary,
+		"golden-canary/Canary rollbacks/A":                          "the test stack runs no canary guard",
 	}
 	queries := dashboardQueries(t)
 	seen := map[string]bool{}

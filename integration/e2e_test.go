@@ -287,18 +287,7 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 		st.Logging.GELFAddr = logs.reader.Addr()
 		st.Logging.AccessSample = 1
 	}
-	db := testbackend.StartPostgres(t).CreateDatabase(t, "golden")
-	certs := newCerts(t)
-	s := startStackWithCerts(t, certs, func(sc *stackConfig) {
-		for _, st := range []*service.Settings{&sc.user.Settings, &sc.auth.Settings, &sc.gateway.Settings} {
-			observe(st)
-		}
-		sc.user.Store, sc.user.DB.URL = "postgres", db
-		sc.auth.Store, sc.auth.DB.URL = "postgres", db
-	})
-	userCfg := userConfig(certs)
-	observe(&userCfg.Settings)
-	userCfg.Store, userCfg.DB.URL = "postgres", db
+	s, userCfg := startStackOnPostgres(t, observe)
 	user2, err := user.New(userCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -406,6 +395,27 @@ func TestEndToEndFaultToAlertToLookup(t *testing.T) {
 	t.Logf("timeline: fault at T, page at T+%s, fault cleared at T+%s, resolved at T+%s; load during the fault: %d requests, %d unexpected failures; restart under load: %d requests, 0 failed",
 		fired.received.Sub(faultAt).Round(time.Second), clearedAt.Sub(faultAt).Round(time.Second),
 		resolved.received.Sub(faultAt).Round(time.Second), summary.Requests, summary.UnexpectedFailures, summary2.Requests)
+}
+
+// startStackOnPostgres starts the three services with their accounts and
+// sessions in a new PostgreSQL database, each service's settings passed
+// through observe first, and returns the stack and the configuration of
+// one more user instance made the same way, for the test to start.
+func startStackOnPostgres(t *testing.T, observe func(*service.Settings)) (*stack, user.Config) {
+	t.Helper()
+	db := testbackend.StartPostgres(t).CreateDatabase(t, "golden")
+	certs := newCerts(t)
+	s := startStackWithCerts(t, certs, func(sc *stackConfig) {
+		for _, st := range []*service.Settings{&sc.user.Settings, &sc.auth.Settings, &sc.gateway.Settings} {
+			observe(st)
+		}
+		sc.user.Store, sc.user.DB.URL = "postgres", db
+		sc.auth.Store, sc.auth.DB.URL = "postgres", db
+	})
+	cfg := userConfig(certs)
+	observe(&cfg.Settings)
+	cfg.Store, cfg.DB.URL = "postgres", db
+	return s, cfg
 }
 
 // renderPrometheusConfigWithAlerts is renderPrometheusConfig sending alerts

@@ -222,8 +222,9 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 	instances := []string{s.user.Instance(), s.auth.Instance(), s.gateway.Instance(), user2.Instance()}
 	for _, tg := range targets {
 		l := tg.Labels
+		// No instance of the test is a canary: track is stable.
 		if !slices.Contains(services, l["service"]) || l["job"] != "golden" || l["version"] == "" ||
-			!slices.Contains(instances, l["instance"]) {
+			!slices.Contains(instances, l["instance"]) || l["track"] != "stable" {
 			t.Errorf("target labels %v", l)
 		}
 		if _, leaked := l["__meta_consul_health"]; leaked {
@@ -242,7 +243,7 @@ func TestGoldenSignalsThroughConsulAndPrometheus(t *testing.T) {
 	emptyOK := map[string]string{
 		"service_caller:golden_ratelimit_rejections:rate5m": "no caller is rate limited by this traffic",
 	}
-	perService := regexp.MustCompile(`^(service|service_method|service_le|service_method_le|slo):`)
+	perService := regexp.MustCompile(`^(service|service_method|service_le|service_method_le|service_track|service_track_le|slo):`)
 	for _, rule := range recordingRules(t) {
 		if reason, ok := emptyOK[rule]; ok {
 			t.Logf("rule %s not checked: %s", rule, reason)

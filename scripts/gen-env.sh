@@ -64,10 +64,11 @@ mailpit_password=$(random_hex 16)
 prometheus_password=$(random_hex 16)
 alertmanager_password=$(random_hex 16)
 jaeger_password=$(random_hex 16)
+canary_guard_token=$(random_hex 32)
 consul_management_token=$(random_uuid)
 consul_operator_token=$(random_uuid)
 
-for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password" "$mailpit_password" "$prometheus_password" "$alertmanager_password" "$jaeger_password" "${consul_management_token//-/}" "${consul_operator_token//-/}"; do
+for v in "$graylog_password_secret" "$graylog_admin_password" "$graylog_root_password_sha2" "$grafana_admin_password" "$postgres_password" "$mailpit_password" "$prometheus_password" "$alertmanager_password" "$jaeger_password" "$canary_guard_token" "${consul_management_token//-/}" "${consul_operator_token//-/}"; do
 	case "$v" in
 	'' | *[!0-9a-f]*) echo "gen-env: could not generate random values (od, /dev/urandom, sha256sum or shasum missing?)" >&2; exit 1 ;;
 	esac
@@ -80,7 +81,8 @@ if [ -e "$out" ] && [ "$force" -ne 1 ]; then
 		"MAILPIT_PASSWORD=$mailpit_password" "PROMETHEUS_PASSWORD=$prometheus_password" \
 		"ALERTMANAGER_PASSWORD=$alertmanager_password" "JAEGER_PASSWORD=$jaeger_password" \
 		"CONSUL_MANAGEMENT_TOKEN=$consul_management_token" \
-		"CONSUL_OPERATOR_TOKEN=$consul_operator_token"; do
+		"CONSUL_OPERATOR_TOKEN=$consul_operator_token" \
+		"CANARY_GUARD_TOKEN=$canary_guard_token"; do
 		grep -q "^${pair%%=*}=" "$out" || missing+=("$pair")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
@@ -127,6 +129,9 @@ ALERTMANAGER_PASSWORD=$alertmanager_password
 # Jaeger (http://localhost:16686, and golden lookup's --jaeger-password):
 # user "admin", checked by jaeger-auth (golden authproxy).
 JAEGER_PASSWORD=$jaeger_password
+# The secret Alertmanager presents to golden canary guard (the canary-guard
+# service), which rolls a failing canary back.
+CANARY_GUARD_TOKEN=$canary_guard_token
 
 # Consul's ACL tokens (UUIDs). The management token may do everything:
 # consul-setup alone gets it, to bootstrap the ACL system and create the

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/golden-stack/golden/internal/loadgen"
+	"github.com/golden-stack/golden/observability/canary"
 )
 
 // flagValues are the values of the flags that take one of a few, offered
@@ -26,6 +27,7 @@ func flagValues() map[string][]string {
 		"log-format":    {"json", "text"},
 		"gelf-protocol": {"udp", "tcp"},
 		"store":         {"memory", "postgres"},
+		"track":         {canary.Stable, canary.Canary},
 		"service":       {"auth", "user", "gateway"},
 		"code":          grpcCodes,
 		"mix":           mix,

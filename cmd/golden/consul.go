@@ -16,6 +16,7 @@ import (
 
 	"github.com/golden-stack/golden/internal/consulacl"
 	"github.com/golden-stack/golden/observability/backoff"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/consul"
 	"github.com/golden-stack/golden/observability/fault"
@@ -67,17 +68,21 @@ golden's policies and tokens:
 
   golden-service-<name>  each of --services: register and deregister that
                          service only, read the catalog and health, read
-                         its own faults (<prefix><name>/)
+                         its own faults (<prefix><name>/) and the canary
+                         weights (` + canary.KVPrefix + `)
   golden-prometheus      read the catalog, health and the agent's metrics
-  golden-operator        write the faults (golden fault); its secret is the
-                         UUID in ` + envOperatorToken + `; unset, none is made
+  golden-operator        write the faults (golden fault) and the canary
+                         weights (golden canary); its secret is the UUID in
+                         ` + envOperatorToken + `; unset, none is made
+  golden-canary-guard    write the canary weights (golden canary guard)
   golden-agent           the agent's own token (node registration)
 
 Consul must run with
   acl { enabled = true, default_policy = "deny", enable_token_persistence = true,
         tokens { initial_management = "<the UUID>" } }
 With --export, each service's token is written to
-<export>/<name>/` + consulTokenFile + ` (mode 0600), for its --consul-token-file; with
+<export>/<name>/` + consulTokenFile + ` (mode 0600), for its --consul-token-file, and the
+guard's to <export>/` + canaryGuardName + `/` + consulTokenFile + `; with
 --prometheus-token-file, Prometheus's token to that file (mode 0644).
 Secrets are read from the environment only and never printed. Running it
 again keeps every token's secret and changes only what differs.`,
@@ -116,7 +121,9 @@ again keeps every token's secret and changes only what differs.`,
 				return &exitError{code: exitBackend, err: err}
 			}
 			fmt.Fprintf(out, "Consul at %s: the management token is accepted\n", addr)
-			tokens, err := consulacl.Apply(ctx, client, consulacl.Plan{Services: services, FaultPrefix: p, OperatorSecret: operator})
+			tokens, err := consulacl.Apply(ctx, client, consulacl.Plan{
+				Services: services, FaultPrefix: p, CanaryPrefix: canary.KVPrefix, OperatorSecret: operator,
+			})
 			if err != nil {
 				return &exitError{code: exitBackend, err: err}
 			}
@@ -139,6 +146,15 @@ again keeps every token's secret and changes only what differs.`,
 				where = "in " + prometheusFile
 			}
 			fmt.Fprintf(out, "token %s (accessor %s): %s\n", consulacl.PrometheusPolicy, consulacl.AccessorID(consulacl.PrometheusPolicy), where)
+			where = "not written (no --export)"
+			if export != "" {
+				file := filepath.Join(export, canaryGuardName, consulTokenFile)
+				if err := writeFileIfChanged(file, []byte(tokens.CanaryGuard+"\n"), 0o600); err != nil {
+					return err
+				}
+				where = "in " + file
+			}
+			fmt.Fprintf(out, "token %s (accessor %s): %s\n", consulacl.CanaryGuardPolicy, consulacl.AccessorID(consulacl.CanaryGuardPolicy), where)
 			if operator != "" {
 				fmt.Fprintf(out, "token %s (accessor %s): the secret in %s\n", consulacl.OperatorPolicy, consulacl.AccessorID(consulacl.OperatorPolicy), envOperatorToken)
 			}

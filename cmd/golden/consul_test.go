@@ -42,6 +42,7 @@ func TestConsulSetup(t *testing.T) {
 		"the management token is accepted",
 		"token golden-service-auth (accessor " + consulacl.AccessorID("golden-service-auth") + "): in " + filepath.Join(dir, "auth", "consul.token"),
 		"token golden-prometheus (accessor " + consulacl.AccessorID("golden-prometheus") + "): in " + promFile,
+		"token golden-canary-guard (accessor " + consulacl.AccessorID("golden-canary-guard") + "): in " + filepath.Join(dir, "canary-guard", "consul.token"),
 		"token golden-operator (accessor " + consulacl.AccessorID("golden-operator") + "): the secret in GOLDEN_CONSUL_OPERATOR_TOKEN",
 	} {
 		if !strings.Contains(out, want) {
@@ -49,7 +50,8 @@ func TestConsulSetup(t *testing.T) {
 		}
 	}
 	secrets := []string{c.ManagementToken, testOperatorToken}
-	files := map[string]os.FileMode{filepath.Join(dir, "auth", "consul.token"): 0o600, filepath.Join(dir, "user", "consul.token"): 0o600, promFile: 0o644}
+	files := map[string]os.FileMode{filepath.Join(dir, "auth", "consul.token"): 0o600, filepath.Join(dir, "user", "consul.token"): 0o600, promFile: 0o644,
+		filepath.Join(dir, "canary-guard", "consul.token"): 0o600}
 	for file, mode := range files {
 		st, err := os.Stat(file)
 		if err != nil {

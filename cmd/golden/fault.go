@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/fault"
 )
@@ -59,19 +60,27 @@ func (c *faultConn) kv(ctx context.Context) (*api.KV, context.Context, context.C
 
 // consulError explains a failed call to Consul; it exits with exitBackend.
 func (c *faultConn) consulError(what string, err error) error {
+	return explainConsulError(c.addr, c.timeout, what, "set CONSUL_HTTP_TOKEN to a token that may write keys under "+c.prefix, err)
+}
+
+// explainConsulError says what a failed call to the Consul agent at addr
+// means: refused (with refusedHint: which token would do), failed, too
+// slow (timeout, the --timeout setting) or not reachable. It exits with
+// exitBackend.
+func explainConsulError(addr string, timeout time.Duration, what, refusedHint string, err error) error {
 	var se api.StatusError
 	var msg string
 	switch {
 	case errors.As(err, &se) && (se.Code == 401 || se.Code == 403):
-		msg = fmt.Sprintf("Consul at %s refused to %s (HTTP %d): set CONSUL_HTTP_TOKEN to a token that may write keys under %s", c.addr, what, se.Code, c.prefix)
+		msg = fmt.Sprintf("Consul at %s refused to %s (HTTP %d): %s", addr, what, se.Code, refusedHint)
 	case errors.As(err, &se):
-		msg = fmt.Sprintf("Consul at %s could not %s: HTTP %d: %s", c.addr, what, se.Code, safetext.Line(se.Body, 200))
+		msg = fmt.Sprintf("Consul at %s could not %s: HTTP %d: %s", addr, what, se.Code, safetext.Line(se.Body, 200))
 	case errors.Is(err, context.DeadlineExceeded):
-		msg = fmt.Sprintf("Consul at %s did not answer within %s (%s) to %s", c.addr, c.timeout, config.Setting("timeout"), what)
+		msg = fmt.Sprintf("Consul at %s did not answer within %s (%s) to %s", addr, timeout, config.Setting("timeout"), what)
 	case errors.Is(err, context.Canceled):
 		msg = fmt.Sprintf("interrupted while asking Consul to %s", what)
 	default:
-		msg = fmt.Sprintf("cannot reach Consul at %s to %s: %v; is Consul running there? Set it with %s", c.addr, what, err, config.Setting("consul-addr"))
+		msg = fmt.Sprintf("cannot reach Consul at %s to %s: %v; is Consul running there? Set it with %s", addr, what, err, config.Setting("consul-addr"))
 	}
 	return &exitError{code: exitBackend, err: errors.New(msg)}
 }
@@ -143,12 +152,13 @@ var specFlags = map[string]string{
 	"latency.max":   "latency-max",
 	"latency_rate":  "latency-rate",
 	"expires_at":    "ttl",
+	"track":         "track",
 	"":              "error-rate",
 }
 
 func newFaultSetCmd(conn *faultConn) *cobra.Command {
 	var (
-		service, method, code        string
+		service, method, code, track string
 		errorRate, latencyRate       float64
 		latency, latMin, latMax, ttl time.Duration
 	)
@@ -165,13 +175,15 @@ method without a fault of its own), replacing any fault it had:
                    delay drawn uniformly between the two instead
   --latency-rate R share of calls (0 to 1) delayed (default 1)
   --ttl D          the fault stops applying after D (default: until cleared)
+  --track T        only the instances on track T (stable or canary) apply it
 
 A delayed call may then be failed. A delay is at most ` + fault.MaxLatency.String() + ` and ends early
 when the caller's deadline passes. Every value is checked before anything is
 written.
 
   golden fault set --service user --method GetUser --error-rate 0.2 --code Unavailable
-  golden fault set --service user --method '*' --latency-min 50ms --latency-max 500ms --ttl 10m`,
+  golden fault set --service user --method '*' --latency-min 50ms --latency-max 500ms --ttl 10m
+  golden fault set --service user --method '*' --track canary --error-rate 0.3`,
 		Args:          usageArgs(cobra.NoArgs),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -185,6 +197,12 @@ written.
 					v.Check(false, "method", "%v", err)
 				}
 				spec = buildSpec(v, cmd.Flags(), errorRate, code, latency, latMin, latMax, latencyRate, ttl)
+				if track != "" {
+					if err := canary.CheckTrack(track); err != nil {
+						v.Check(false, "track", "%v", err)
+					}
+					spec.Track = track
+				}
 			})
 			if err != nil {
 				return err
@@ -219,6 +237,7 @@ written.
 	f.DurationVar(&latMax, "latency-max", 0, "greatest delay, drawn uniformly from --latency-min")
 	f.Float64Var(&latencyRate, "latency-rate", 1, "share of calls (0 to 1) that get the delay")
 	f.DurationVar(&ttl, "ttl", 0, "how long the fault applies (default: until golden fault clear)")
+	f.StringVar(&track, "track", "", "only instances on this track apply the fault: stable or canary (default: every instance)")
 	return cmd
 }
 
@@ -293,6 +312,9 @@ func describe(s fault.Spec, now time.Time) string {
 	}
 	if s.Latency != nil {
 		parts = append(parts, fmt.Sprintf("%s of calls delayed by %s", percent(s.EffectiveLatencyRate()), s.Latency))
+	}
+	if s.Track != "" {
+		parts = append(parts, "on the "+s.Track+" track only")
 	}
 	parts = append(parts, expires(s, now))
 	return strings.Join(parts, "; ")

@@ -67,7 +67,7 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate("golden {{.Version}}\n")
 	// Every subcommand's flag errors are usage errors (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newServeCmd(), newAllCmd(), newDevCmd(), newCertsCmd(), newConsulCmd(), newWebConfigCmd(), newAuthProxyCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd(), newLoadgenCmd(),
+	root.AddCommand(newServeCmd(), newAllCmd(), newDevCmd(), newCertsCmd(), newConsulCmd(), newWebConfigCmd(), newAuthProxyCmd(), newGraylogCmd(), newLookupCmd(), newProbeCmd(), newFaultCmd(), newCanaryCmd(), newLoadgenCmd(),
 		newVersionCmd(build))
 	registerCompletions(root)
 	return root

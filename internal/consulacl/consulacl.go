@@ -26,6 +26,8 @@ const (
 	AgentPolicy      = "golden-agent"
 	PrometheusPolicy = "golden-prometheus"
 	OperatorPolicy   = "golden-operator"
+	// CanaryGuardPolicy is `golden canary guard`'s: it rolls canaries back.
+	CanaryGuardPolicy = "golden-canary-guard"
 )
 
 // ServicePolicy returns the name of service's policy (and token).
@@ -38,6 +40,11 @@ type Plan struct {
 	// FaultPrefix is the KV prefix of the faults (fault.DefaultPrefix),
 	// ending in "/": service S may read FaultPrefix+S+"/".
 	FaultPrefix string
+	// CanaryPrefix is the KV prefix of the canary weights
+	// (canary.KVPrefix): every service may read it (the gateway routes
+	// with it), the operator and the canary guard may write it. Empty: no
+	// such rights, and no guard token.
+	CanaryPrefix string
 	// OperatorSecret is the secret of the operator's token, a UUID chosen
 	// outside (docker-compose.yml takes it from .env), so that the
 	// operator knows it without reading it back from Consul. Empty: no
@@ -57,6 +64,9 @@ type Tokens struct {
 	Services map[string]string
 	// Prometheus is the secret of Prometheus's read-only token.
 	Prometheus string
+	// CanaryGuard is the secret of the canary guard's token ("" without
+	// Plan.CanaryPrefix).
+	CanaryGuard string
 }
 
 // Rules returns the policies of p by name, in Consul's HCL rule language.
@@ -74,20 +84,30 @@ node_prefix "" { policy = "read" }
 agent_prefix "" { policy = "read" }
 `,
 	}
+	canaryRule := func(policy string) string {
+		if p.CanaryPrefix == "" {
+			return ""
+		}
+		return fmt.Sprintf("key_prefix %q { policy = %q }\n", p.CanaryPrefix, policy)
+	}
 	if p.OperatorSecret != "" {
 		rules[OperatorPolicy] = fmt.Sprintf(`key_prefix %q { policy = "write" }
 service_prefix "" { policy = "read" }
 node_prefix "" { policy = "read" }
-`, p.FaultPrefix)
+`, p.FaultPrefix) + canaryRule("write")
+	}
+	if p.CanaryPrefix != "" {
+		rules[CanaryGuardPolicy] = canaryRule("write")
 	}
 	for _, s := range p.Services {
 		// Register and deregister instances of this service only; find
-		// peers through the catalog and health; follow its own faults.
+		// peers through the catalog and health; follow its own faults and
+		// the canary weights.
 		rules[ServicePolicy(s)] = fmt.Sprintf(`service %q { policy = "write" }
 service_prefix "" { policy = "read" }
 node_prefix "" { policy = "read" }
 key_prefix %q { policy = "read" }
-`, s, p.FaultPrefix+s+"/")
+`, s, p.FaultPrefix+s+"/") + canaryRule("read")
 	}
 	return rules
 }
@@ -148,6 +168,11 @@ func Apply(ctx context.Context, client *api.Client, p Plan) (Tokens, error) {
 	}
 	if p.OperatorSecret != "" {
 		if _, err = ensureToken(ctx, acl, OperatorPolicy, p.OperatorSecret); err != nil {
+			return Tokens{}, err
+		}
+	}
+	if p.CanaryPrefix != "" {
+		if tokens.CanaryGuard, err = ensureToken(ctx, acl, CanaryGuardPolicy, ""); err != nil {
 			return Tokens{}, err
 		}
 	}

@@ -97,7 +97,8 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 		t.Fatalf("bootstrap after initial_management: %v, want 403 (no longer allowed)", err)
 	}
 
-	plan := consulacl.Plan{Services: []string{"auth", "user"}, FaultPrefix: prefix, OperatorSecret: operator}
+	const canaryPrefix = "golden/canary/"
+	plan := consulacl.Plan{Services: []string{"auth", "user"}, FaultPrefix: prefix, CanaryPrefix: canaryPrefix, OperatorSecret: operator}
 	tokens, err := consulacl.Apply(ctx, mgmt, plan)
 	if err != nil {
 		t.Fatal(err)
@@ -106,10 +107,11 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Prometheus != tokens.Prometheus || again.Services["user"] != tokens.Services["user"] || again.Services["auth"] != tokens.Services["auth"] {
+	if again.Prometheus != tokens.Prometheus || again.Services["user"] != tokens.Services["user"] || again.Services["auth"] != tokens.Services["auth"] ||
+		again.CanaryGuard != tokens.CanaryGuard {
 		t.Fatal("a second Apply changed a token's secret")
 	}
-	for name, s := range map[string]string{"user": tokens.Services["user"], "auth": tokens.Services["auth"], "prometheus": tokens.Prometheus} {
+	for name, s := range map[string]string{"user": tokens.Services["user"], "auth": tokens.Services["auth"], "prometheus": tokens.Prometheus, "canary guard": tokens.CanaryGuard} {
 		if !consulacl.ValidSecret(s) || s == c.ManagementToken || s == operator {
 			t.Fatalf("%s token %q", name, s)
 		}
@@ -118,7 +120,7 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 	if err := register(mgmt, "auth-1", "auth"); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{prefix + "auth/Login", prefix + "user/ListUsers"} {
+	for _, key := range []string{prefix + "auth/Login", prefix + "user/ListUsers", canaryPrefix + "user"} {
 		if _, err := mgmt.KV().Put(&api.KVPair{Key: key, Value: []byte("{}")}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -141,6 +143,7 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 	userTok := newClient(t, c.HTTPAddr, tokens.Services["user"])
 	prom := newClient(t, c.HTTPAddr, tokens.Prometheus)
 	op := newClient(t, c.HTTPAddr, operator)
+	guard := newClient(t, c.HTTPAddr, tokens.CanaryGuard)
 
 	t.Run("anonymous reads nothing", func(t *testing.T) {
 		svcs, _, err := anon.Catalog().Services(nil)
@@ -176,6 +179,29 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 		}
 		if n := sees(userTok, prefix+"user/"); n != 1 {
 			t.Errorf("read own faults: %d keys, want 1", n)
+		}
+		if n := sees(userTok, canaryPrefix); n != 1 {
+			t.Errorf("read the canary weights: %d keys, want 1", n)
+		}
+		_, err = userTok.KV().Put(&api.KVPair{Key: canaryPrefix + "user", Value: []byte("{}")}, nil)
+		if got := code(t, err); got != http.StatusForbidden {
+			t.Errorf("write a canary weight: %d, want 403", got)
+		}
+	})
+
+	t.Run("the canary guard's token writes canary weights and nothing else", func(t *testing.T) {
+		if _, err := guard.KV().Put(&api.KVPair{Key: canaryPrefix + "user", Value: []byte(`{"weight":0}`)}, nil); err != nil {
+			t.Errorf("write a canary weight: %v", err)
+		}
+		_, err := guard.KV().Put(&api.KVPair{Key: prefix + "user/GetUser", Value: []byte("{}")}, nil)
+		if got := code(t, err); got != http.StatusForbidden {
+			t.Errorf("write a fault: %d, want 403", got)
+		}
+		if got := code(t, register(guard, "x-1", "x")); got != http.StatusForbidden {
+			t.Errorf("register: %d, want 403", got)
+		}
+		if svcs, _, err := guard.Catalog().Services(nil); err != nil || len(svcs) != 0 {
+			t.Errorf("catalog: %v, %v; want nothing", svcs, err)
 		}
 	})
 
@@ -218,9 +244,12 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 		}
 	})
 
-	t.Run("the operator token writes faults and nothing else", func(t *testing.T) {
+	t.Run("the operator token writes faults and canary weights and nothing else", func(t *testing.T) {
 		if _, err := op.KV().Put(&api.KVPair{Key: prefix + "user/GetUser", Value: []byte("{}")}, nil); err != nil {
 			t.Errorf("write a fault: %v", err)
+		}
+		if _, err := op.KV().Put(&api.KVPair{Key: canaryPrefix + "user", Value: []byte(`{"weight":20}`)}, nil); err != nil {
+			t.Errorf("write a canary weight: %v", err)
 		}
 		_, err := op.KV().Put(&api.KVPair{Key: "elsewhere/key", Value: []byte("x")}, nil)
 		if got := code(t, err); got != http.StatusForbidden {
@@ -233,7 +262,7 @@ func TestApplyGrantsOnlyWhatEachNeeds(t *testing.T) {
 
 	t.Run("a new operator secret replaces the old token", func(t *testing.T) {
 		const next = "5e0f9d2c-1b7a-4c3e-9f8d-6a5b4c3d2e10"
-		if _, err := consulacl.Apply(ctx, mgmt, consulacl.Plan{Services: []string{"auth", "user"}, FaultPrefix: prefix, OperatorSecret: next}); err != nil {
+		if _, err := consulacl.Apply(ctx, mgmt, consulacl.Plan{Services: []string{"auth", "user"}, FaultPrefix: prefix, CanaryPrefix: canaryPrefix, OperatorSecret: next}); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := op.KV().List(prefix, nil); code(t, err) != http.StatusForbidden {

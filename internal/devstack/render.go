@@ -15,7 +15,8 @@ import (
 // Alertmanager no web config), and 5 s scrape and
 // evaluation intervals so that a change shows within seconds. A target
 // hosts does not know is an error, so that a new job in prometheus.yml
-// cannot be dropped without notice.
+// cannot be dropped without notice; the one job dropped on purpose is the
+// canary guard's, which golden dev does not run.
 func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error) {
 	const file = "prometheus/prometheus.yml"
 	var cfg map[string]any
@@ -42,8 +43,13 @@ func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error
 		delete(am, "basic_auth")
 	}
 	jobs, _ := cfg["scrape_configs"].([]any)
+	var kept []any
 	for _, j := range jobs {
 		job, _ := j.(map[string]any)
+		if job["job_name"] == canaryGuardJob {
+			continue
+		}
+		kept = append(kept, job)
 		for _, sd := range asMaps(job["consul_sd_configs"]) {
 			sd["server"] = hosts["consul:8500"]
 			sd["refresh_interval"] = "5s"
@@ -56,6 +62,7 @@ func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error
 		delete(job, "basic_auth")
 		ams = append(ams, job)
 	}
+	cfg["scrape_configs"] = kept
 	for _, holder := range ams {
 		h, _ := holder.(map[string]any)
 		for _, sc := range asMaps(h["static_configs"]) {
@@ -68,10 +75,15 @@ func renderPrometheusConfig(root string, hosts map[string]string) ([]byte, error
 	return yaml.Marshal(cfg)
 }
 
+// canaryGuardJob is prometheus.yml's job of golden canary guard, which
+// golden dev does not run: canaries are rolled back by hand there.
+const canaryGuardJob = "canary-guard"
+
 // renderAlertmanagerConfig is alertmanager/alertmanager.yml for this
 // machine: templates by absolute path, email to the SMTP server at smtpAddr
-// (Mailpit, whose web page shows what was sent), and no webhook read from a
-// secret file, since the on-call endpoint is not part of the project.
+// (Mailpit, whose web page shows what was sent), and no webhook that needs
+// a secret file: the on-call endpoint is not part of the project, and the
+// canary guard's secret is compose's.
 func renderAlertmanagerConfig(root, smtpAddr string) ([]byte, error) {
 	var cfg map[string]any
 	root, err := readYAML(root, "alertmanager/alertmanager.yml", &cfg)
@@ -89,7 +101,9 @@ func renderAlertmanagerConfig(root, smtpAddr string) ([]byte, error) {
 	for _, r := range asMaps(receivers) {
 		var hooks []any
 		for _, h := range asMaps(r["webhook_configs"]) {
-			if _, fromFile := h["url_file"]; !fromFile {
+			_, fromFile := h["url_file"]
+			_, signsIn := h["http_config"]
+			if !fromFile && !signsIn {
 				hooks = append(hooks, h)
 			}
 		}

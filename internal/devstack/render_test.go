@@ -71,7 +71,8 @@ func TestRenderAlertmanagerConfig(t *testing.T) {
 		t.Fatal("no receivers")
 	}
 	for _, r := range cfg.Receivers {
-		if len(r.Emails) == 0 {
+		// canary-guard notifies golden canary guard, not people.
+		if len(r.Emails) == 0 && r.Name != "canary-guard" {
 			t.Errorf("receiver %s sends no email", r.Name)
 		}
 		for _, h := range r.Webhooks {

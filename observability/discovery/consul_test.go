@@ -24,6 +24,7 @@ import (
 
 	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/internal/testbackend"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/grpcclient"
 	"github.com/golden-stack/golden/observability/grpcserver"
 	"github.com/golden-stack/golden/observability/security"
@@ -469,10 +470,11 @@ type fakeConn struct {
 
 func (f *fakeConn) UpdateState(s resolver.State) error {
 	var addrs []string
-	for _, e := range s.Endpoints {
-		for _, a := range e.Addresses {
-			addrs = append(addrs, a.Addr)
+	for _, a := range s.Addresses {
+		if canary.AddressTrack(a) == canary.Canary {
+			a.Addr += " (canary)"
 		}
+		addrs = append(addrs, a.Addr)
 	}
 	f.states <- addrs
 	return nil
@@ -491,8 +493,11 @@ func TestResolverFollowsConsul(t *testing.T) {
 	agent.Start(t)
 	consul := consulClient(t, agent.HTTPAddr)
 	for _, port := range []int{7001, 7002} {
-		// Without checks an instance counts as passing.
+		// Without checks an instance counts as passing. 7002 is a canary.
 		reg := &api.AgentServiceRegistration{ID: fmt.Sprintf("echo-%d", port), Name: "echo", Address: "127.0.0.1", Port: port}
+		if port == 7002 {
+			reg.Meta = map[string]string{canary.MetaTrack: canary.Canary}
+		}
 		if err := consul.Agent().ServiceRegister(reg); err != nil {
 			t.Fatal(err)
 		}
@@ -522,7 +527,7 @@ func TestResolverFollowsConsul(t *testing.T) {
 			t.Fatalf("no update to %v within %s", want, waitLimit)
 		}
 	}
-	next("127.0.0.1:7001", "127.0.0.1:7002")
+	next("127.0.0.1:7001", "127.0.0.1:7002 (canary)")
 
 	var latencies []time.Duration
 	for range 5 {
@@ -532,11 +537,12 @@ func TestResolverFollowsConsul(t *testing.T) {
 		}
 		next("127.0.0.1:7001")
 		latencies = append(latencies, time.Since(start))
-		reg := &api.AgentServiceRegistration{ID: "echo-7002", Name: "echo", Address: "127.0.0.1", Port: 7002}
+		reg := &api.AgentServiceRegistration{ID: "echo-7002", Name: "echo", Address: "127.0.0.1", Port: 7002,
+			Meta: map[string]string{canary.MetaTrack: canary.Canary}}
 		if err := consul.Agent().ServiceRegister(reg); err != nil {
 			t.Fatal(err)
 		}
-		next("127.0.0.1:7001", "127.0.0.1:7002")
+		next("127.0.0.1:7001", "127.0.0.1:7002 (canary)")
 	}
 	slices.Sort(latencies)
 	t.Logf("deregistration seen by the resolver after %v (sorted; RefreshLatency = %s)", latencies, RefreshLatency)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/consul"
 )
 
@@ -34,8 +35,8 @@ const RefreshLatency = 100 * time.Millisecond
 // Target returns the gRPC target and dial options that reach service: with
 // discovery on, a consul:// target resolved by ResolverBuilder to the
 // instances whose checks pass; otherwise staticAddr and no options. Pass
-// both to grpcclient.New, whose round_robin policy spreads calls over the
-// instances. opts go to ResolverBuilder.
+// both to grpcclient.New, whose golden_track policy spreads calls over the
+// instances of each call's track. opts go to ResolverBuilder.
 func (c *Config) Target(service, staticAddr string, opts ...Option) (string, []grpc.DialOption) {
 	if !c.Enabled() {
 		return staticAddr, nil
@@ -51,7 +52,8 @@ func (c *Config) Target(service, staticAddr string, opts ...Option) (string, []g
 // hands gRPC the instances' address:port. While Consul is unreachable it
 // keeps the last instances it knew and retries with backoff; an empty
 // answer (no passing instance, or a Consul that has just come back without
-// the registrations) keeps them too. Of the options, it reads WithLogger
+// the registrations) keeps them too. Each address carries the instance's
+// track (canary.WithTrack) from its Meta. Of the options, it reads WithLogger
 // and WithTokenFile.
 func ResolverBuilder(opts ...Option) resolver.Builder {
 	o := newOptions(opts)
@@ -152,9 +154,9 @@ func (r *consulResolver) Close() {
 
 func (r *consulResolver) watch() {
 	defer r.wg.Done()
-	var last []string // the last answer
-	consul.Watch(r.ctx, r.fetch, consul.Handler[[]string]{
-		Changed: func(addrs []string) {
+	var last []instance // the last answer
+	consul.Watch(r.ctx, r.fetch, consul.Handler[[]instance]{
+		Changed: func(addrs []instance) {
 			if !r.known || !slices.Equal(addrs, last) {
 				r.update(addrs)
 				last = addrs
@@ -174,13 +176,19 @@ func (r *consulResolver) watch() {
 	})
 }
 
-// fetch runs one health query and returns the sorted instance addresses.
-func (r *consulResolver) fetch(opts *api.QueryOptions) ([]string, *api.QueryMeta, error) {
+// instance is one instance as the resolver hands it to gRPC.
+type instance struct {
+	addr  string // host:port
+	track string
+}
+
+// fetch runs one health query and returns the instances sorted by address.
+func (r *consulResolver) fetch(opts *api.QueryOptions) ([]instance, *api.QueryMeta, error) {
 	entries, meta, err := r.health.Service(r.q.service, r.q.tag, r.q.healthy, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	addrs := make([]string, 0, len(entries))
+	addrs := make([]instance, 0, len(entries))
 	for _, e := range entries {
 		if e.Service == nil {
 			continue
@@ -192,10 +200,13 @@ func (r *consulResolver) fetch(opts *api.QueryOptions) ([]string, *api.QueryMeta
 		if host == "" || e.Service.Port == 0 {
 			continue
 		}
-		addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(e.Service.Port)))
+		addrs = append(addrs, instance{
+			addr:  net.JoinHostPort(host, strconv.Itoa(e.Service.Port)),
+			track: canary.TrackOf(e.Service.Meta),
+		})
 	}
-	slices.Sort(addrs)
-	return slices.Compact(addrs), meta, nil
+	slices.SortFunc(addrs, func(a, b instance) int { return strings.Compare(a.addr, b.addr) })
+	return slices.CompactFunc(addrs, func(a, b instance) bool { return a.addr == b.addr }), meta, nil
 }
 
 // update hands addrs to gRPC. An empty answer never replaces known
@@ -203,7 +214,7 @@ func (r *consulResolver) fetch(opts *api.QueryOptions) ([]string, *api.QueryMeta
 // instances have registered again, and calls to instances whose
 // connections still work must not fail meanwhile. gRPC's own connection
 // states take instances that are really gone out of the rotation.
-func (r *consulResolver) update(addrs []string) {
+func (r *consulResolver) update(addrs []instance) {
 	if len(addrs) == 0 {
 		which := "registered"
 		if r.q.healthy {
@@ -218,12 +229,16 @@ func (r *consulResolver) update(addrs []string) {
 		r.cc.ReportError(err)
 		return
 	}
-	eps := make([]resolver.Endpoint, len(addrs))
+	// Addresses, not Endpoints: golden_track is a base balancer, which
+	// reads Addresses (gRPC derives the Endpoints from them).
+	list := make([]resolver.Address, len(addrs))
+	names := make([]string, len(addrs))
 	for i, a := range addrs {
-		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
+		list[i] = canary.WithTrack(resolver.Address{Addr: a.addr}, r.q.service, a.track)
+		names[i] = a.addr + " (" + a.track + ")"
 	}
-	r.log.WithField("instances", addrs).Debug("instances changed")
-	if err := r.cc.UpdateState(resolver.State{Endpoints: eps}); err != nil {
+	r.log.WithField("instances", names).Debug("instances changed")
+	if err := r.cc.UpdateState(resolver.State{Addresses: list}); err != nil {
 		r.log.WithError(err).Debug("gRPC rejected the instance list")
 	}
 	r.known = true

@@ -625,3 +625,23 @@ func TestShutdownWithoutServe(t *testing.T) {
 		t.Fatal("Serve after Shutdown did not return")
 	}
 }
+
+// A fault for one track is injected by the instances on that track only.
+func TestFaultsForATrack(t *testing.T) {
+	const fault = `{"error_rate":1,"code":"Unavailable","track":"canary"}`
+	stable := newTestWatcher(t)
+	stable.set(map[string]string{"GetUser": fault})
+	if err, ran := stable.call(context.Background(), "/golden.user.v1.UserService/GetUser"); err != nil || !ran {
+		t.Errorf("stable instance: %v, handler ran %v; want untouched", err, ran)
+	}
+	canaryW := newTestWatcher(t, WithTrack("canary"))
+	canaryW.set(map[string]string{"GetUser": fault})
+	if err, ran := canaryW.call(context.Background(), "/golden.user.v1.UserService/GetUser"); status.Code(err) != codes.Unavailable || ran {
+		t.Errorf("canary instance: %v, handler ran %v; want Unavailable", err, ran)
+	}
+	// Without a track, both inject.
+	stable.set(map[string]string{"GetUser": `{"error_rate":1,"code":"Unavailable"}`})
+	if err, _ := stable.call(context.Background(), "/golden.user.v1.UserService/GetUser"); status.Code(err) != codes.Unavailable {
+		t.Errorf("stable instance, fault for every track: %v; want Unavailable", err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golden-stack/golden/observability/canary"
+
 	"google.golang.org/grpc/codes"
 
 	"github.com/golden-stack/golden/observability/safetext"
@@ -43,6 +45,9 @@ type Spec struct {
 	LatencyRate *float64 `json:"latency_rate,omitempty"`
 	// ExpiresAt, when set, is when the fault stops being applied.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Track, when set, limits the fault to the instances on that track
+	// (canary.Stable or canary.Canary): break a canary, not its service.
+	Track string `json:"track,omitempty"`
 }
 
 // Latency is a delay: Fixed, or drawn uniformly between Min and Max (both
@@ -112,6 +117,11 @@ func (s Spec) Problems() []FieldError {
 	var p []FieldError
 	add := func(field, format string, args ...any) {
 		p = append(p, FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	if s.Track != "" {
+		if err := canary.CheckTrack(s.Track); err != nil {
+			add("track", "%v", err)
+		}
 	}
 	if !validRate(s.ErrorRate) {
 		add("error_rate", "must be between 0 and 1, got %v", s.ErrorRate)

@@ -49,6 +49,8 @@ func TestParseSpec(t *testing.T) {
 		{"min negative", `{"latency":{"min":"-2s","max":"1s"}}`, "latency.min: must not be negative"},
 		{"bad expiry", `{"error_rate":1,"code":"Internal","expires_at":"tomorrow"}`, "not a fault JSON object"},
 		{"too large", `{"code":"` + strings.Repeat("x", MaxValueBytes) + `"}`, "more than the"},
+		{"canary track", `{"error_rate":0.3,"code":"Unavailable","track":"canary"}`, ""},
+		{"bad track", `{"error_rate":0.3,"code":"Unavailable","track":"beta"}`, `track: "beta" is not stable or canary`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseSpec([]byte(tc.in))

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/consul"
 )
@@ -25,6 +26,7 @@ import (
 // atomic load per call while no fault is set.
 type Watcher struct {
 	service   string
+	track     string
 	keyPrefix string  // <prefix><service>/
 	kv        *api.KV // nil when off
 	log       logrus.FieldLogger
@@ -50,6 +52,7 @@ type options struct {
 	now       func() time.Time
 	rand      func() float64
 	tokenFile string
+	track     string
 }
 
 // Option configures a Watcher.
@@ -106,6 +109,16 @@ func WithConsulTokenFile(file string) Option {
 	return func(o *options) { o.tokenFile = file }
 }
 
+// WithTrack sets the instance's track: faults for the other track are
+// not injected here. The default is canary.Stable.
+func WithTrack(track string) Option {
+	return func(o *options) {
+		if track != "" {
+			o.track = track
+		}
+	}
+}
+
 // New returns the fault watcher of service. It watches Consul at
 // consulAddr when c.Enabled and consulAddr is not empty; otherwise it is
 // off (Enabled reports false) and injects nothing. Validate c first; an
@@ -114,7 +127,7 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 	if err := CheckService(service); err != nil {
 		return nil, fmt.Errorf("fault: %w", err)
 	}
-	o := options{log: logrus.StandardLogger(), now: time.Now, rand: rand.Float64}
+	o := options{log: logrus.StandardLogger(), now: time.Now, rand: rand.Float64, track: canary.Stable}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -123,6 +136,7 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher{
 		service: service,
+		track:   o.track,
 		log:     o.log,
 		now:     o.now,
 		rand:    o.rand,
@@ -262,6 +276,9 @@ func (w *Watcher) apply(pairs api.KVPairs) {
 			}
 			warned[p.Key] = p.ModifyIndex
 			continue
+		}
+		if spec.Track != "" && spec.Track != w.track {
+			continue // for the instances of the other track
 		}
 		rules[method] = newRule(method, spec)
 	}

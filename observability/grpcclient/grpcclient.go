@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/security"
 )
@@ -20,9 +21,10 @@ import (
 type Option = grpc.DialOption
 
 // ServiceConfig is the connection's service config: round robin over the
-// instances; every call waits for a ready instance within its deadline
-// instead of failing at once while none is ready (at start-up, or while
-// one restarts); and the methods listed in retried (full names,
+// instances of the call's track (package canary's golden_track policy:
+// stable unless the call's route names the service's canary); every call
+// waits for a ready instance within its deadline instead of failing at
+// once while none is ready (at start-up, or while one restarts); and the methods listed in retried (full names,
 // "/golden.user.v1.UserService/GetUser"), which must be safe to repeat, are
 // retried once, on the next instance, when one answers Unavailable. New
 // uses ServiceConfig() (no retries); pass ServiceConfig(...) to New to
@@ -57,7 +59,7 @@ func ServiceConfig(retried ...string) Option {
 		methods = append(methods, mc)
 	}
 	raw, _ := json.Marshal(map[string]any{ // plain structs: Marshal cannot fail
-		"loadBalancingConfig": []any{map[string]any{"round_robin": map[string]any{}}},
+		"loadBalancingConfig": []any{map[string]any{canary.BalancerName: map[string]any{}}},
 		"methodConfig":        methods,
 	})
 	return grpc.WithDefaultServiceConfig(string(raw))

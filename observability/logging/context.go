@@ -16,6 +16,7 @@ import (
 const (
 	FieldService     = "service"
 	FieldInstance    = "instance"
+	FieldTrack       = "track" // the instance's release track: stable or canary
 	FieldRequestID   = "request_id"
 	FieldTraceID     = "trace_id"
 	FieldSpanID      = "span_id"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"time"
@@ -27,13 +28,25 @@ type Logger struct {
 }
 
 type options struct {
-	out  io.Writer
-	exit func(int)
-	sink sinkOptions
+	out    io.Writer
+	exit   func(int)
+	sink   sinkOptions
+	fields logrus.Fields
 }
 
 // Option configures a Logger.
 type Option func(*options)
+
+// WithField adds key=value to every line, beside service and instance
+// (the kit adds the instance's track).
+func WithField(key string, value any) Option {
+	return func(o *options) {
+		if o.fields == nil {
+			o.fields = logrus.Fields{}
+		}
+		o.fields[key] = value
+	}
+}
 
 // WithOutput replaces stdout, for tests. A nil w keeps stdout.
 func WithOutput(w io.Writer) Option {
@@ -129,7 +142,7 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 	}
 	l := &Logger{
 		logger: lg,
-		base:   lg.WithFields(logrus.Fields{FieldService: service, FieldInstance: instance}),
+		base:   lg.WithFields(baseFields(o.fields, service, instance)),
 		sample: cfg.AccessSample,
 	}
 	// Order matters: request fields first, so that redaction sees them,
@@ -153,6 +166,15 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 		exit(code)
 	}
 	return l, nil
+}
+
+// baseFields returns the fields of every line: extra, then service and
+// instance, which extra cannot replace.
+func baseFields(extra logrus.Fields, service, instance string) logrus.Fields {
+	f := make(logrus.Fields, len(extra)+2)
+	maps.Copy(f, extra)
+	f[FieldService], f[FieldInstance] = service, instance
+	return f
 }
 
 // Entry returns the base entry, carrying service and instance. Log request

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/golden-stack/golden/observability/admin"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/fault"
@@ -93,12 +95,13 @@ func (k *Kit) start(build metrics.BuildInfo) error {
 	if s.DebugPages {
 		k.admin.EnableDebugPages()
 	}
-	if k.Logger, err = logging.New(s.Logging, s.Name, k.Instance, k.Registry); err != nil {
+	if k.Logger, err = logging.New(s.Logging, s.Name, k.Instance, k.Registry, logging.WithField(logging.FieldTrack, s.Track)); err != nil {
 		return err
 	}
 	k.Log = k.Logger.Entry()
 	if k.Tracing, err = tracing.New(s.Tracing, s.Name,
-		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithLogger(k.Log)); err != nil {
+		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithLogger(k.Log),
+		tracing.WithAttributes(tracing.TrackKey.String(s.Track))); err != nil {
 		return err
 	}
 	if k.Metrics, err = metrics.NewServer(k.Registry); err != nil {
@@ -109,7 +112,7 @@ func (k *Kit) start(build metrics.BuildInfo) error {
 	}
 	if k.Faults, err = fault.New(s.Faults, s.Discovery.ConsulAddr, s.Name,
 		fault.WithLogger(k.Log), fault.WithRegisterer(k.Registry),
-		fault.WithConsulTokenFile(s.Discovery.TokenFile)); err != nil {
+		fault.WithConsulTokenFile(s.Discovery.TokenFile), fault.WithTrack(s.Track)); err != nil {
 		return err
 	}
 	return nil
@@ -162,14 +165,15 @@ func (k *Kit) OpenPostgres(c postgres.Config, m postgres.Migrations) (*pgxpool.P
 }
 
 // Dial connects to the service named server: through Consul when discovery
-// is on, at staticAddr otherwise; with client metrics, spans and the request
-// ID on every call.
+// is on, at staticAddr otherwise; with client metrics, spans, the request
+// ID and the canary route on every call, each call going to an instance
+// of the track its route names.
 func (k *Kit) Dial(server, staticAddr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	target, dopts := k.Discovery.Target(server, staticAddr, discovery.WithLogger(k.Log))
 	dopts = append(dopts,
 		k.Tracing.DialOption(),
-		grpc.WithChainUnaryInterceptor(k.client.UnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(k.client.StreamClientInterceptor()),
+		grpc.WithChainUnaryInterceptor(k.client.UnaryClientInterceptor(), canary.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(k.client.StreamClientInterceptor(), canary.StreamClientInterceptor()),
 	)
 	return grpcclient.New(target, server, k.TLS, append(dopts, opts...)...)
 }
@@ -189,7 +193,11 @@ func (k *Kit) Register(inst discovery.Instance, beforeDeregister func()) error {
 		inst.Meta = map[string]string{}
 	}
 	inst.Meta[discovery.MetaInstance] = k.Instance
-	r, err := discovery.NewRegistrar(k.Discovery, inst, discovery.WithLogger(k.Log), discovery.WithBeforeDeregister(beforeDeregister))
+	inst.Meta[canary.MetaTrack] = k.Track
+	cfg := k.Discovery
+	// The track as a tag too, for Consul's UI and catalog filters.
+	cfg.Tags = append(slices.Clone(cfg.Tags), k.Track)
+	r, err := discovery.NewRegistrar(cfg, inst, discovery.WithLogger(k.Log), discovery.WithBeforeDeregister(beforeDeregister))
 	if err != nil {
 		return fmt.Errorf("consul registration: %w", err)
 	}

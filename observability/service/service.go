@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/fault"
@@ -23,8 +24,11 @@ type Settings struct {
 	// Name is the service name; it is not a flag.
 	Name string
 	// Version is the build version; it is not a flag ("" = from the binary).
-	Version         string
-	AdminAddr       string
+	Version   string
+	AdminAddr string
+	// Track is the track the instance runs on: canary.Stable or
+	// canary.Canary.
+	Track           string
 	TLS             security.Files
 	ShutdownTimeout time.Duration
 	DebugPages      bool
@@ -40,6 +44,7 @@ func Defaults(name, adminAddr string) Settings {
 	return Settings{
 		Name:            name,
 		AdminAddr:       adminAddr,
+		Track:           canary.Stable,
 		TLS:             security.DefaultFiles("certs", name),
 		ShutdownTimeout: 15 * time.Second,
 		Logging:         logging.DefaultConfig(),
@@ -52,6 +57,7 @@ func Defaults(name, adminAddr string) Settings {
 // RegisterFlags adds the shared flags to fs.
 func (s *Settings) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.AdminAddr, "admin-addr", s.AdminAddr, "admin HTTP address (/livez, /readyz, /metrics)")
+	fs.StringVar(&s.Track, "track", s.Track, `release track of this instance: "stable", or "canary" (gets only the requests the edge routes to the canary)`)
 	s.TLS.RegisterFlags(fs)
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long in-flight requests may take to finish after SIGTERM (includes --consul-drain-wait)")
 	fs.BoolVar(&s.DebugPages, "debug-pages", s.DebugPages, "serve /debug/requests and /debug/events on the admin port (to loopback clients only) and the channelz gRPC service")
@@ -64,6 +70,9 @@ func (s *Settings) RegisterFlags(fs *pflag.FlagSet) {
 // Validate checks the shared settings.
 func (s *Settings) Validate(v *config.Validator) {
 	v.Addr("admin-addr", s.AdminAddr)
+	if err := canary.CheckTrack(s.Track); err != nil {
+		v.Check(false, "track", "%v", err)
+	}
 	s.TLS.Validate(v)
 	v.Positive("shutdown-timeout", s.ShutdownTimeout)
 	s.Logging.Validate(v)

@@ -15,6 +15,10 @@ import (
 // name logs use, so a span and its log lines are found by one value.
 const RequestIDKey = attribute.Key("request_id")
 
+// TrackKey is the resource attribute of the instance's release track
+// (stable or canary), on every span it exports.
+const TrackKey = attribute.Key("golden.track")
+
 // ServerOption returns the grpc.ServerOption that gives every incoming RPC
 // a server span, continuing the caller's trace from the traceparent
 // metadata. Server-fault codes (Internal, Unavailable, ...) set the span

@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -72,6 +73,7 @@ type options struct {
 	instanceID string
 	exporter   sdktrace.SpanExporter
 	log        logrus.FieldLogger
+	attrs      []attribute.KeyValue
 }
 
 // Option configures a Provider.
@@ -95,6 +97,12 @@ func WithInstanceID(id string) Option {
 			o.instanceID = id
 		}
 	}
+}
+
+// WithAttributes adds attrs to the service's resource, so that every span
+// carries them (the kit adds the instance's track as golden.track).
+func WithAttributes(attrs ...attribute.KeyValue) Option {
+	return func(o *options) { o.attrs = append(o.attrs, attrs...) }
 }
 
 // WithExporter sends spans to e instead of OTLP, whatever Config.Endpoint
@@ -140,10 +148,12 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 	}
 
 	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
-		semconv.ServiceName(service),
-		semconv.ServiceVersion(o.version),
-		semconv.ServiceInstanceID(o.instanceID),
-		semconv.DeploymentEnvironmentNameKey.String(cfg.Environment),
+		append([]attribute.KeyValue{
+			semconv.ServiceName(service),
+			semconv.ServiceVersion(o.version),
+			semconv.ServiceInstanceID(o.instanceID),
+			semconv.DeploymentEnvironmentNameKey.String(cfg.Environment),
+		}, o.attrs...)...,
 	))
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)

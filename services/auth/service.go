@@ -14,6 +14,7 @@ import (
 
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcclient"
@@ -188,8 +189,10 @@ func listenGRPC(kit *service.Kit, cfg Config) (*grpcserver.Server, error) {
 		// The server span starts first, from the caller's trace context.
 		kit.Tracing.ServerOption(),
 		grpc.ChainUnaryInterceptor(
-			// The caller's request ID, or a new one, for every later step.
+			// The caller's request ID, or a new one, for every later step;
+			// the request's canary route, for the calls this one makes.
 			requestid.UnaryServerInterceptor(),
+			canary.UnaryServerInterceptor(),
 			// Observers: golden signals by caller, one access log line,
 			// the request ID on the span.
 			kit.Metrics.UnaryServerInterceptor(),
@@ -209,6 +212,7 @@ func listenGRPC(kit *service.Kit, cfg Config) (*grpcserver.Server, error) {
 		// stream today).
 		grpc.ChainStreamInterceptor(
 			requestid.StreamServerInterceptor(),
+			canary.StreamServerInterceptor(),
 			kit.Metrics.StreamServerInterceptor(),
 			kit.Logger.StreamServerInterceptor(),
 			tracing.StreamServerInterceptor(),

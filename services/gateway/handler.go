@@ -20,6 +20,7 @@ import (
 
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/requestid"
 	"github.com/golden-stack/golden/observability/safetext"
 )
@@ -43,6 +44,7 @@ type options struct {
 	callTimeout  time.Duration
 	maxBodyBytes int64
 	logger       logrus.FieldLogger
+	router       *Router
 }
 
 // WithCallTimeout sets the deadline of every downstream call:
@@ -75,6 +77,13 @@ func WithLogger(l logrus.FieldLogger) Option {
 			o.logger = l
 		}
 	}
+}
+
+// WithRouter routes each request to the stable or canary track of the
+// service it calls, as rt decides. Without it, only the X-Canary header
+// sends requests to canaries.
+func WithRouter(rt *Router) Option {
+	return func(o *options) { o.router = rt }
 }
 
 // route is one entry of the routing table: a net/http.ServeMux pattern and
@@ -206,22 +215,33 @@ func (h *handler) logger() logrus.FieldLogger {
 	return logrus.StandardLogger()
 }
 
-// callContext returns the context of one downstream call.
-func (h *handler) callContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), h.opts.callTimeout)
+// callContext returns the context of one downstream call to service, made
+// for caller (a username; "" when unknown): its deadline and its canary
+// route. A bad X-Canary header is answered 400, and ok is false.
+func (h *handler) callContext(w http.ResponseWriter, r *http.Request, service, caller string) (_ context.Context, _ context.CancelFunc, ok bool) {
+	route, e := h.opts.router.decide(r, service, caller)
+	if e != nil {
+		writeError(w, r, *e)
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.callTimeout)
+	return canary.NewContext(ctx, route), cancel, true
 }
 
 // authedCallContext is callContext carrying the caller's bearer token as
-// "authorization" metadata. Without a well-formed token it answers 401 and
-// returns ok false.
-func (h *handler) authedCallContext(w http.ResponseWriter, r *http.Request) (_ context.Context, _ context.CancelFunc, ok bool) {
+// "authorization" metadata, the caller being the token's user. Without a
+// well-formed token it answers 401 and returns ok false.
+func (h *handler) authedCallContext(w http.ResponseWriter, r *http.Request, service string) (_ context.Context, _ context.CancelFunc, ok bool) {
 	token, ok := bearerToken(r.Header)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="golden"`)
 		writeError(w, r, httpError(http.StatusUnauthorized, "missing or malformed bearer token"))
 		return nil, nil, false
 	}
-	ctx, cancel := h.callContext(r)
+	ctx, cancel, ok := h.callContext(w, r, service, tokenUsername(token))
+	if !ok {
+		return nil, nil, false
+	}
 	return metadata.AppendToOutgoingContext(ctx, authorizationKey, "Bearer "+token), cancel, true
 }
 
@@ -380,7 +400,10 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req) {
 		return
 	}
-	ctx, cancel := h.callContext(r)
+	ctx, cancel, ok := h.callContext(w, r, "auth", req.Username)
+	if !ok {
+		return
+	}
 	defer cancel()
 	resp, err := h.auth.Login(ctx, &authv1.LoginRequest{Username: req.Username, Password: req.Password})
 	if err != nil {
@@ -395,7 +418,10 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req) {
 		return
 	}
-	ctx, cancel := h.callContext(r)
+	ctx, cancel, ok := h.callContext(w, r, "auth", "")
+	if !ok {
+		return
+	}
 	defer cancel()
 	resp, err := h.auth.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: req.RefreshToken})
 	if err != nil {
@@ -418,7 +444,10 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req) {
 		return
 	}
-	ctx, cancel := h.callContext(r)
+	ctx, cancel, ok := h.callContext(w, r, "auth", "")
+	if !ok {
+		return
+	}
 	defer cancel()
 	if _, err := h.auth.Logout(ctx, &authv1.LogoutRequest{RefreshToken: req.RefreshToken}); err != nil {
 		h.downstreamError(w, r, err)
@@ -433,7 +462,10 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Public sign-up: no token needed, and none is forwarded.
-	ctx, cancel := h.callContext(r)
+	ctx, cancel, ok := h.callContext(w, r, "user", req.Username)
+	if !ok {
+		return
+	}
 	defer cancel()
 	resp, err := h.users.CreateUser(ctx, &userv1.CreateUserRequest{
 		Username: req.Username,
@@ -454,7 +486,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listUsers(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel, ok := h.authedCallContext(w, r)
+	ctx, cancel, ok := h.authedCallContext(w, r, "user")
 	if !ok {
 		return
 	}
@@ -488,7 +520,7 @@ func (h *handler) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getUser(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel, ok := h.authedCallContext(w, r)
+	ctx, cancel, ok := h.authedCallContext(w, r, "user")
 	if !ok {
 		return
 	}
@@ -507,7 +539,7 @@ func (h *handler) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel, ok := h.authedCallContext(w, r)
+	ctx, cancel, ok := h.authedCallContext(w, r, "user")
 	if !ok {
 		return
 	}

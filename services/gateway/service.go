@@ -12,6 +12,7 @@ import (
 
 	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcclient"
@@ -29,6 +30,9 @@ type Config struct {
 	UserAddr     string
 	CallTimeout  time.Duration
 	MaxBodyBytes int64
+	// CanaryHeader makes the gateway honour the X-Canary header, with
+	// which a client picks its track.
+	CanaryHeader bool
 }
 
 // DefaultConfig returns the defaults of every setting.
@@ -40,6 +44,7 @@ func DefaultConfig() Config {
 		UserAddr:     "localhost:9002",
 		CallTimeout:  5 * time.Second,
 		MaxBodyBytes: 1 << 20,
+		CanaryHeader: true,
 	}
 }
 
@@ -51,6 +56,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.UserAddr, "user-addr", c.UserAddr, "user service address (gRPC target)")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "deadline of each downstream gRPC call")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body in bytes")
+	fs.BoolVar(&c.CanaryHeader, "canary-header", c.CanaryHeader, `honour the X-Canary request header ("always": every canary, "never": stable), for testers; off, only the weights in Consul route to canaries`)
 }
 
 // Validate checks every setting and names each bad one.
@@ -67,16 +73,19 @@ func (c *Config) Validate() error {
 
 // Service is a running gateway process.
 type Service struct {
-	kit   *service.Kit
-	http  *lifecycle.HTTPServer
-	conns []*grpc.ClientConn
+	kit     *service.Kit
+	http    *lifecycle.HTTPServer
+	weights *canary.Weights
+	conns   []*grpc.ClientConn
 }
 
 // New validates cfg, binds the gateway's ports and wires the request path:
 // request ID -> span -> metrics by route -> access log -> panic recovery ->
 // route -> strict JSON decoding -> gRPC call with a deadline over mTLS to
 // auth or user (found through Consul, or at static addresses) -> gRPC status
-// mapped to an HTTP status.
+// mapped to an HTTP status. Each call goes to the stable or the canary
+// track of the service it calls, as the X-Canary header or the weights in
+// Consul decide.
 func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -111,8 +120,17 @@ func (s *Service) start(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The canary weights, followed in Consul KV, pick each request's track.
+	s.weights, err = canary.NewWeights(cfg.Discovery.ConsulAddr, cfg.Discovery.TokenFile, s.kit.Log, s.kit.Registry)
+	if err != nil {
+		return err
+	}
+	router, err := NewRouter(s.weights.Current, cfg.CanaryHeader, s.kit.Registry)
+	if err != nil {
+		return err
+	}
 	api := NewHandler(authv1.NewAuthServiceClient(authConn), userv1.NewUserServiceClient(userConn),
-		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(s.kit.Log))
+		WithCallTimeout(cfg.CallTimeout), WithMaxBodyBytes(cfg.MaxBodyBytes), WithLogger(s.kit.Log), WithRouter(router))
 
 	handler := requestid.Middleware( // the client's X-Request-ID, or a new one
 		s.kit.Tracing.Middleware( // a span per request, named by route
@@ -157,7 +175,7 @@ func (s *Service) AdminAddr() string { return s.kit.AdminAddr() }
 // after a clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.closeConns()
-	return s.kit.Run(ctx, s.http)
+	return s.kit.Run(ctx, s.weights, s.http)
 }
 
 // Close releases the ports and connections of a service that will not Run,

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/canary"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/discovery"
 	"github.com/golden-stack/golden/observability/grpcserver"
@@ -178,8 +179,10 @@ func ListenGRPC(kit *service.Kit, cfg Config) (*grpcserver.Server, error) {
 		// The server span starts first, from the caller's trace context.
 		kit.Tracing.ServerOption(),
 		grpc.ChainUnaryInterceptor(
-			// The caller's request ID, or a new one, for every later step.
+			// The caller's request ID, or a new one, for every later step;
+			// the request's canary route, for the calls this one makes.
 			requestid.UnaryServerInterceptor(),
+			canary.UnaryServerInterceptor(),
 			// Observers: golden signals by caller, one access log line,
 			// the request ID on the span.
 			kit.Metrics.UnaryServerInterceptor(),
@@ -201,6 +204,7 @@ func ListenGRPC(kit *service.Kit, cfg Config) (*grpcserver.Server, error) {
 		// stream today).
 		grpc.ChainStreamInterceptor(
 			requestid.StreamServerInterceptor(),
+			canary.StreamServerInterceptor(),
 			kit.Metrics.StreamServerInterceptor(),
 			kit.Logger.StreamServerInterceptor(),
 			tracing.StreamServerInterceptor(),
