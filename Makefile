@@ -33,12 +33,12 @@ test: vet fmt-check lint backends check-configs
 test-compose: backends
 	GO=$(GO) scripts/test-compose.sh
 
-## backends: build Consul, Prometheus, Alertmanager, Jaeger, Mailpit and
-## docker compose from the Go module proxy into ~/.cache/golden/backends
-## (first run only), and install PostgreSQL 15 from Debian's packages where
-## it is missing.
+## backends: build Consul, Prometheus, Alertmanager, Jaeger, Mailpit,
+## docker compose, kube-apiserver, kubectl and etcd from the Go module proxy
+## into ~/.cache/golden/backends (first run only), and install PostgreSQL 15
+## from Debian's packages where it is missing.
 backends:
-	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose mailpit postgres >/dev/null
+	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose mailpit postgres kube etcd >/dev/null
 
 ## check-configs: promtool and amtool checks and tests of prometheus/ and alertmanager/.
 check-configs: backends

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the real backends the tests run against (no container engine needed)
-# from the Go module proxy, at the versions docker-compose.yml pins. Each
-# binary is cached in $GOLDEN_BACKENDS_DIR/<name>-<version>/ and built only
-# when missing, so the second run is instant.
+# from the Go module proxy, at the versions docker-compose.yml pins (and, for
+# the Kubernetes API server the manifests are checked against, kube-apiserver,
+# kubectl and etcd). Each binary is cached in
+# $GOLDEN_BACKENDS_DIR/<name>-<version>/ and built only when missing, so the
+# second run is instant.
 #
-#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|mailpit|postgres ...]
+#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|mailpit|postgres|kube|etcd ...]
 #
 # With no arguments it installs all of them. It prints the cache folder.
 set -euo pipefail
@@ -16,6 +18,8 @@ JAEGER_VERSION=v1.65.0           # Jaeger 2.2.0
 COMPOSE_VERSION=v2.32.4
 GHZ_VERSION=v0.93.0
 MAILPIT_VERSION=v1.33.1
+KUBE_VERSION=v1.34.3
+ETCD_VERSION=v3.6.8
 
 DIR="${GOLDEN_BACKENDS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/golden/backends}"
 mkdir -p "$DIR"
@@ -117,14 +121,74 @@ build_ghz() {
 	GOBIN="$DIR/ghz-$GHZ_VERSION" go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION
 }
 
+# build_kube: kube-apiserver and kubectl. k8s.io/kubernetes points its
+# k8s.io/* staging modules at folders its module zip lacks; they are
+# published as v0.<minor>.<patch>, so the replaces become requirements.
+build_kube() {
+	have kube-apiserver $KUBE_VERSION && have kubectl $KUBE_VERSION && return
+	log "building kube-apiserver and kubectl $KUBE_VERSION (several minutes)"
+	local src; src=$(copy_module k8s.io/kubernetes@$KUBE_VERSION)
+	rm -f "$src/go.work" "$src/go.work.sum"
+	local staging="v0.${KUBE_VERSION#v1.}" m
+	local out="$DIR/kube-apiserver-$KUBE_VERSION.tmp"
+	local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+	local ldflags="" pkg
+	for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+		ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+	done
+	(
+		cd "$src"
+		for m in $(awk '$2 == "=>" && $3 ~ /^\.\// { print $1 }' go.mod); do
+			go mod edit -dropreplace="$m" -require="$m@$staging"
+		done
+		go mod tidy
+		go build -ldflags="$ldflags" -o "$out/kube-apiserver" ./cmd/kube-apiserver
+		go build -ldflags="$ldflags" -o "$out/kubectl" ./cmd/kubectl
+	)
+	rm -rf "$DIR/kube-apiserver-$KUBE_VERSION" "$DIR/kubectl-$KUBE_VERSION"
+	mkdir -p "$DIR/kubectl-$KUBE_VERSION"
+	mv "$out/kubectl" "$DIR/kubectl-$KUBE_VERSION/kubectl"
+	mv "$out" "$DIR/kube-apiserver-$KUBE_VERSION"
+	rm -rf "$src"
+}
+
+# build_etcd: etcd's own module has replace directives `go install` refuses,
+# so its server's main package is built from a module of our own.
+build_etcd() {
+	have etcd $ETCD_VERSION && return
+	log "building etcd $ETCD_VERSION"
+	local src; src=$(mktemp -d)
+	cat >"$src/main.go" <<-'EOF'
+	// Command etcd is etcd's server.
+	package main
+
+	import (
+		"os"
+
+		"go.etcd.io/etcd/server/v3/etcdmain"
+	)
+
+	func main() { etcdmain.Main(os.Args) }
+	EOF
+	(
+		cd "$src"
+		go mod init etcd
+		go get go.etcd.io/etcd/server/v3@$ETCD_VERSION
+		go mod tidy
+		go build -o "$DIR/etcd-$ETCD_VERSION.tmp/etcd" .
+	)
+	mv "$DIR/etcd-$ETCD_VERSION.tmp" "$DIR/etcd-$ETCD_VERSION"
+	rm -rf "$src"
+}
+
 # The Go tool has to run outside this repository so that its go.mod does not
 # take part in the builds.
 cd "$DIR"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz mailpit postgres)
+[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz mailpit postgres kube etcd)
 for t in "${targets[@]}"; do
 	case "$t" in
-	consul | prometheus | alertmanager | jaeger | compose | ghz | mailpit) "build_$t" ;;
+	consul | prometheus | alertmanager | jaeger | compose | ghz | mailpit | kube | etcd) "build_$t" ;;
 	postgres) install_postgres ;;
 	*) log "unknown backend $t"; exit 2 ;;
 	esac

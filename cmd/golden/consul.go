@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,6 +57,7 @@ func newConsulSetupCmd() *cobra.Command {
 		prefix         = fault.DefaultPrefix
 		export         string
 		prometheusFile string
+		secretsDir     string
 		wait           = 2 * time.Minute
 	)
 	cmd := &cobra.Command{
@@ -80,6 +82,10 @@ golden's policies and tokens:
 Consul must run with
   acl { enabled = true, default_policy = "deny", enable_token_persistence = true,
         tokens { initial_management = "<the UUID>" } }
+With --token-secrets-dir DIR, the tokens whose file DIR/<service>,
+DIR/prometheus or DIR/canary-guard exists get the UUID in it as their
+secret, for where the services' tokens must be known before Consul runs
+(kubernetes/, which mounts them from a Secret).
 With --export, each service's token is written to
 <export>/<name>/` + consulTokenFile + ` (mode 0600), for its --consul-token-file, and the
 guard's to <export>/` + canaryGuardName + `/` + consulTokenFile + `; with
@@ -100,6 +106,7 @@ again keeps every token's secret and changes only what differs.`,
 			p, err := fault.NormalizePrefix(prefix)
 			v.Check(err == nil, "fault-prefix", "%v", err)
 			v.Positive("wait", wait)
+			chosen := readTokenSecrets(&v, secretsDir, services)
 			// The secrets are variables, not flags: their errors name them.
 			mgmt, mgmtErr := managementToken()
 			operator := strings.TrimSpace(os.Getenv(envOperatorToken))
@@ -122,7 +129,7 @@ again keeps every token's secret and changes only what differs.`,
 			}
 			fmt.Fprintf(out, "Consul at %s: the management token is accepted\n", addr)
 			tokens, err := consulacl.Apply(ctx, client, consulacl.Plan{
-				Services: services, FaultPrefix: p, CanaryPrefix: canary.KVPrefix, OperatorSecret: operator,
+				Services: services, FaultPrefix: p, CanaryPrefix: canary.KVPrefix, OperatorSecret: operator, Secrets: chosen,
 			})
 			if err != nil {
 				return &exitError{code: exitBackend, err: err}
@@ -169,6 +176,7 @@ again keeps every token's secret and changes only what differs.`,
 	f.StringVar(&prefix, "fault-prefix", prefix, "Consul KV prefix of the faults (the services' --fault-prefix)")
 	f.StringVar(&export, "export", export, "write each service's token to <dir>/<service>/"+consulTokenFile)
 	f.StringVar(&prometheusFile, "prometheus-token-file", prometheusFile, "write Prometheus's read-only token to this file")
+	f.StringVar(&secretsDir, "token-secrets-dir", secretsDir, "folder of chosen token secrets (UUIDs), one file per token: <service>, prometheus, canary-guard; a missing file lets Consul choose")
 	f.DurationVar(&wait, "wait", wait, "how long to wait for Consul to elect a leader and the whole setup")
 	return cmd
 }
@@ -221,4 +229,35 @@ func managementWhenReady(ctx context.Context, out io.Writer, client *api.Client,
 			return fmt.Errorf("consul setup: Consul at %s not ready within %s (%s): %w", addr, wait, config.Setting("wait"), err)
 		}
 	}
+}
+
+// readTokenSecrets reads the chosen secrets of --token-secrets-dir by token
+// name; a missing file is no choice. Problems are reported on v, naming the
+// file, never its content.
+func readTokenSecrets(v *config.Validator, dir string, services []string) map[string]string {
+	if dir == "" {
+		return nil
+	}
+	files := map[string]string{"prometheus": consulacl.PrometheusPolicy, canaryGuardName: consulacl.CanaryGuardPolicy}
+	for _, s := range services {
+		files[s] = consulacl.ServicePolicy(s)
+	}
+	chosen := map[string]string{}
+	for file, token := range files {
+		raw, err := os.ReadFile(filepath.Join(dir, file))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			v.Check(false, "token-secrets-dir", "%v", err)
+			continue
+		}
+		secret := strings.TrimSpace(string(raw))
+		if !consulacl.ValidSecret(secret) {
+			v.Check(false, "token-secrets-dir", "%s: must hold a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", filepath.Join(dir, file))
+			continue
+		}
+		chosen[token] = secret
+	}
+	return chosen
 }

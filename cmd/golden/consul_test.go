@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,6 +101,31 @@ func TestConsulSetup(t *testing.T) {
 		}
 	}
 
+	t.Run("chosen secrets replace Consul's", func(t *testing.T) {
+		chosen := t.TempDir()
+		userSecret, guardSecret := testbackend.UUID(t), testbackend.UUID(t)
+		for file, secret := range map[string]string{"user": userSecret, "canary-guard": guardSecret + "\n"} {
+			if err := os.WriteFile(filepath.Join(chosen, file), []byte(secret), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, errOut, err := execute(t, newConsulCmd(), append(args, "--token-secrets-dir", chosen)...)
+		if err != nil {
+			t.Fatalf("setup: %v\n%s%s", err, out, errOut)
+		}
+		for file, want := range map[string]string{"user": userSecret, "canary-guard": guardSecret} {
+			if got := strings.TrimSpace(readFile(t, filepath.Join(dir, file, "consul.token"))); got != want {
+				t.Errorf("%s's token is not the chosen one", file)
+			}
+		}
+		// auth has no file: its token keeps the secret Consul chose.
+		if got := strings.TrimSpace(readFile(t, filepath.Join(dir, "auth", "consul.token"))); got == userSecret || got == guardSecret || !slices.Contains(secrets, got) {
+			t.Error("auth's token changed")
+		}
+		if strings.Contains(out+errOut, userSecret) || strings.Contains(out+errOut, guardSecret) {
+			t.Error("a chosen secret is printed")
+		}
+	})
 	t.Run("a token Consul does not know", func(t *testing.T) {
 		t.Setenv("CONSUL_HTTP_TOKEN", testManagementToken)
 		out, _, err := execute(t, newConsulCmd(), append(args, "--wait", "1s")...)
@@ -129,6 +155,11 @@ func readFile(t *testing.T, file string) string {
 }
 
 func TestConsulSetupRejectsBadSettings(t *testing.T) {
+	// A --token-secrets-dir whose user file holds no UUID.
+	badSecretsDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(badSecretsDir, "user"), []byte("secret-not-uuid"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, mgmt, operator string
 		args                 []string
@@ -137,6 +168,8 @@ func TestConsulSetupRejectsBadSettings(t *testing.T) {
 		{"no management token", "", "", nil, []string{"CONSUL_HTTP_TOKEN: must be set"}},
 		{"management token not a UUID", "secret-not-uuid", "", nil, []string{"CONSUL_HTTP_TOKEN: must be a UUID"}},
 		{"operator token not a UUID", testManagementToken, "op-secret-not-uuid", nil, []string{"GOLDEN_CONSUL_OPERATOR_TOKEN: must be a UUID"}},
+		{"chosen secret not a UUID", testManagementToken, "", []string{"--token-secrets-dir", badSecretsDir},
+			[]string{"--token-secrets-dir (GOLDEN_TOKEN_SECRETS_DIR): ", "user: must hold a UUID"}},
 		{"all at once", "", "op-secret-not-uuid", []string{"--services", "us er", "--fault-prefix", "/", "--wait", "0s", "--consul-addr", "nohost"},
 			[]string{"CONSUL_HTTP_TOKEN", "GOLDEN_CONSUL_OPERATOR_TOKEN", "--services", "--fault-prefix", "--wait", "--consul-addr"}},
 	}

@@ -45,6 +45,12 @@ type Plan struct {
 	// with it), the operator and the canary guard may write it. Empty: no
 	// such rights, and no guard token.
 	CanaryPrefix string
+	// Secrets are secrets (UUIDs) chosen outside, by token name
+	// (ServicePolicy(s), PrometheusPolicy, CanaryGuardPolicy), for where a
+	// token must be known before Consul runs (Kubernetes Secrets). A token
+	// given one gets it, replacing a token with another secret; the others
+	// get a secret from Consul, which a rerun keeps.
+	Secrets map[string]string
 	// OperatorSecret is the secret of the operator's token, a UUID chosen
 	// outside (docker-compose.yml takes it from .env), so that the
 	// operator knows it without reading it back from Consul. Empty: no
@@ -149,6 +155,11 @@ func Apply(ctx context.Context, client *api.Client, p Plan) (Tokens, error) {
 	if p.OperatorSecret != "" && !ValidSecret(p.OperatorSecret) {
 		return Tokens{}, errors.New("consulacl: the operator token's secret must be a UUID")
 	}
+	for name, secret := range p.Secrets {
+		if !ValidSecret(secret) {
+			return Tokens{}, fmt.Errorf("consulacl: the secret chosen for token %s must be a UUID", name)
+		}
+	}
 	acl := client.ACL()
 	w := (&api.WriteOptions{}).WithContext(ctx)
 	for name, rules := range p.Rules() {
@@ -159,11 +170,11 @@ func Apply(ctx context.Context, client *api.Client, p Plan) (Tokens, error) {
 	tokens := Tokens{Services: map[string]string{}}
 	var err error
 	for _, s := range p.Services {
-		if tokens.Services[s], err = ensureToken(ctx, acl, ServicePolicy(s), ""); err != nil {
+		if tokens.Services[s], err = ensureToken(ctx, acl, ServicePolicy(s), p.Secrets[ServicePolicy(s)]); err != nil {
 			return Tokens{}, err
 		}
 	}
-	if tokens.Prometheus, err = ensureToken(ctx, acl, PrometheusPolicy, ""); err != nil {
+	if tokens.Prometheus, err = ensureToken(ctx, acl, PrometheusPolicy, p.Secrets[PrometheusPolicy]); err != nil {
 		return Tokens{}, err
 	}
 	if p.OperatorSecret != "" {
@@ -172,7 +183,7 @@ func Apply(ctx context.Context, client *api.Client, p Plan) (Tokens, error) {
 		}
 	}
 	if p.CanaryPrefix != "" {
-		if tokens.CanaryGuard, err = ensureToken(ctx, acl, CanaryGuardPolicy, ""); err != nil {
+		if tokens.CanaryGuard, err = ensureToken(ctx, acl, CanaryGuardPolicy, p.Secrets[CanaryGuardPolicy]); err != nil {
 			return Tokens{}, err
 		}
 	}

@@ -7,7 +7,8 @@ import (
 )
 
 // Versions pins each backend, matching scripts/install-backends.sh and the
-// images docker-compose.yml runs.
+// images docker-compose.yml runs. kube-apiserver, kubectl and etcd are only
+// for tests that check Kubernetes manifests against a real API server.
 var Versions = map[string]string{
 	"consul":         "v1.14.11",
 	"prometheus":     "v0.307.3",
@@ -18,6 +19,19 @@ var Versions = map[string]string{
 	"docker-compose": "v2.32.4",
 	"ghz":            "v0.93.0",
 	"mailpit":        "v1.33.1",
+	"kube-apiserver": "v1.34.3",
+	"kubectl":        "v1.34.3",
+	"etcd":           "v3.6.8",
+}
+
+// installName maps the binaries that scripts/install-backends.sh builds
+// under another name to that name; the rest are built under their own.
+var installName = map[string]string{
+	"promtool":       "prometheus",
+	"amtool":         "alertmanager",
+	"docker-compose": "compose",
+	"kube-apiserver": "kube",
+	"kubectl":        "kube",
 }
 
 // Dir returns the cache folder scripts/install-backends.sh fills:
@@ -47,7 +61,11 @@ func Binary(dir, name string) (string, error) {
 	}
 	p := filepath.Join(dir, name+"-"+v, name)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s %s is not installed at %s: run scripts/install-backends.sh %s", name, v, p, name)
+		target := name
+		if n, ok := installName[name]; ok {
+			target = n
+		}
+		return "", fmt.Errorf("%s %s is not installed at %s: run scripts/install-backends.sh %s", name, v, p, target)
 	}
 	return p, nil
 }
