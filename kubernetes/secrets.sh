@@ -142,18 +142,8 @@ if [ ${#todo[@]} -eq 0 ]; then
 	exit 0
 fi
 
-# random_hex N: N random bytes as 2N hex digits.
-random_hex() {
-	od -An -v -tx1 -N"$1" /dev/urandom | tr -d ' \n'
-}
-
-# random_uuid: a random UUID (version 4), the form Consul requires of a
-# token's secret.
-random_uuid() {
-	local h
-	h=$(random_hex 16)
-	printf '%s-%s-4%s-%x%s-%s' "${h:0:8}" "${h:8:4}" "${h:13:3}" $((0x${h:16:1} & 3 | 8)) "${h:17:3}" "${h:20:12}"
-}
+# random_hex and random_uuid.
+. "$repo/scripts/random.sh"
 
 # value DIR KEY VALUE: KEY's value as the file DIR/KEY, without a newline
 # (a Secret's key holds the file's bytes, and environment variables from it

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -410,19 +409,6 @@ automatically.`,
 	return cmd
 }
 
-// readPassword returns the password of a sign-in given as a value or a
-// file (one line).
-func readPassword(value, file string) (string, error) {
-	if file == "" {
-		return value, nil
-	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(raw)), nil
-}
-
 // promFlags are the Prometheus settings of `golden canary status`.
 type promFlags struct {
 	url, user, password, passwordFile string
@@ -449,9 +435,12 @@ func (p *promFlags) validate(v *config.Validator) {
 
 // signals reads each track's golden signals from the recording rules.
 func (p *promFlags) signals(ctx context.Context) (map[[2]string]*trackSignals, error) {
-	password, err := readPassword(p.password, p.passwordFile)
-	if err != nil {
-		return nil, config.SettingError("prometheus-password-file", err)
+	password := p.password
+	if p.passwordFile != "" {
+		var err error
+		if password, err = config.ReadPasswordFile(p.passwordFile); err != nil {
+			return nil, config.SettingError("prometheus-password-file", err)
+		}
 	}
 	out := map[[2]string]*trackSignals{}
 	for i, rule := range []string{ruleRequests, ruleErrorRatio, ruleLatencyP99} {

@@ -1,10 +1,7 @@
 package graylog
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -12,9 +9,6 @@ import (
 	"github.com/golden-stack/golden/internal/baseurl"
 	"github.com/golden-stack/golden/observability/config"
 )
-
-// maxPasswordFile bounds --graylog-password-file, which holds one line.
-const maxPasswordFile = 4096
 
 // Config holds the settings to reach and authenticate to Graylog.
 //
@@ -86,7 +80,7 @@ func (c *Config) NewClient(opts ...Option) (*Client, error) {
 	case c.Token != "":
 		auth = WithToken(strings.TrimSpace(c.Token))
 	case c.PasswordFile != "":
-		pw, err := readPasswordFile(c.PasswordFile)
+		pw, err := config.ReadPasswordFile(c.PasswordFile)
 		if err != nil {
 			return nil, config.SettingError("graylog-password-file", err)
 		}
@@ -102,28 +96,4 @@ func (c *Config) NewClient(opts ...Option) (*Client, error) {
 		return nil, config.SettingError("graylog-url", err)
 	}
 	return cl, nil
-}
-
-// readPasswordFile returns the first line of path without its line ending,
-// as written by `echo pw > file` or a Docker secret. Errors name the file,
-// never its content.
-func readPasswordFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("cannot read %q: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read %q: %w", path, err)
-	}
-	if len(b) > maxPasswordFile {
-		return "", fmt.Errorf("%q is larger than %d bytes: not a password file", path, maxPasswordFile)
-	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
-	if pw == "" {
-		return "", fmt.Errorf("%q is empty: write the password on its first line", path)
-	}
-	return pw, nil
 }

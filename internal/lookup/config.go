@@ -1,7 +1,6 @@
 package lookup
 
 import (
-	"os"
 	"strings"
 	"time"
 
@@ -93,11 +92,10 @@ func (c *Config) NewFinder(logs *graylog.Client) (*Finder, error) {
 	}
 	password := c.JaegerPassword
 	if c.JaegerPasswordFile != "" {
-		raw, err := os.ReadFile(c.JaegerPasswordFile)
-		if err != nil {
+		var err error
+		if password, err = config.ReadPasswordFile(c.JaegerPasswordFile); err != nil {
 			return nil, config.SettingError("jaeger-password-file", err)
 		}
-		password = strings.TrimRight(string(raw), "\r\n")
 	}
 	if password != "" {
 		j.SignIn(c.JaegerUser, password)

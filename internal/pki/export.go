@@ -1,12 +1,12 @@
 package pki
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/golden-stack/golden/internal/atomicfile"
 )
 
 // ExportOptions says what Export copies besides the identity's own files.
@@ -54,18 +54,13 @@ func Export(dir, name, out string, opts ExportOptions) ([]string, error) {
 		if err != nil {
 			return wrote, fmt.Errorf("pki: export %s: %w", name, err)
 		}
-		dst := filepath.Join(out, f.name)
-		old, err := os.ReadFile(dst)
-		switch {
-		case err == nil && bytes.Equal(old, data):
-			continue
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
+		changed, err := atomicfile.WriteIfChanged(filepath.Join(out, f.name), data, f.mode)
+		if err != nil {
 			return wrote, fmt.Errorf("pki: export %s: %w", name, err)
 		}
-		if err := writeFileAtomic(dst, data, f.mode, false); err != nil {
-			return wrote, err
+		if changed {
+			wrote = append(wrote, f.name)
 		}
-		wrote = append(wrote, f.name)
 	}
 	return wrote, nil
 }

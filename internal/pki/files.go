@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/golden-stack/golden/internal/atomicfile"
 )
 
 // File names inside a certificate directory.
@@ -45,65 +46,18 @@ func ensureDir(dir string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, so readers see either the old or the new content, never a mix.
-// The mode is applied to the temporary file before any content is written.
-// With noReplace, an existing path is never replaced and the returned error
-// wraps fs.ErrExist.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode, noReplace bool) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
-	}
+// writeFileAtomic writes data to path whole (atomicfile.Write), or with
+// noReplace only when path does not exist (atomicfile.Create: the error
+// wraps fs.ErrExist otherwise).
+func writeFileAtomic(path string, data []byte, mode fs.FileMode, noReplace bool) error {
+	write := atomicfile.Write
 	if noReplace {
-		// link fails if path exists, which makes create-if-absent atomic even
-		// when two init containers race on the same directory.
-		if err = os.Link(tmp, path); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("pki: %s already exists: %w", path, fs.ErrExist)
-			}
-			return fmt.Errorf("pki: write %s: %w", path, err)
-		}
-		_ = os.Remove(tmp)
-	} else if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
+		write = atomicfile.Create
 	}
-	syncDir(dir)
+	if err := write(path, data, mode); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
 	return nil
-}
-
-// syncDir makes a rename durable; failures are ignored because not every
-// file system supports syncing directories.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }
 
 // exists reports whether path exists; errors other than "not exist" are returned.

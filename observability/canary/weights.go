@@ -199,22 +199,16 @@ type Weights struct {
 	log     logrus.FieldLogger
 	current atomic.Pointer[map[string]int]
 	gauge   *prometheus.GaugeVec
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
-	serving atomic.Bool
+	loop    *consul.Loop
 }
 
 // NewWeights returns the Weights of the Consul agent at addr (none, every
 // weight 0, when addr is empty), presenting the token in tokenFile, logging
 // on log and exposing golden_canary_weight{service} on reg (when not nil).
 func NewWeights(addr, tokenFile string, log logrus.FieldLogger, reg prometheus.Registerer) (*Weights, error) {
-	ctx, cancel := context.WithCancel(context.Background())
 	w := &Weights{
-		log:    log,
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
+		log:  log,
+		loop: consul.NewLoop(),
 		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "golden_canary_weight",
 			Help: "Percent of callers the edge routes to each service's canary track (0-100), as set in Consul KV.",
@@ -224,14 +218,12 @@ func NewWeights(addr, tokenFile string, log logrus.FieldLogger, reg prometheus.R
 	if addr != "" {
 		c, err := consul.NewClient(addr, tokenFile)
 		if err != nil {
-			cancel()
 			return nil, fmt.Errorf("canary weights: %w", err)
 		}
 		w.kv = c.KV()
 	}
 	if reg != nil {
 		if err := reg.Register(w.gauge); err != nil {
-			cancel()
 			return nil, fmt.Errorf("canary weights: registering metrics: %w", err)
 		}
 	}
@@ -246,43 +238,28 @@ func (w *Weights) Name() string { return "canary-weights" }
 
 // Serve implements lifecycle.Component.
 func (w *Weights) Serve() error {
-	if !w.serving.CompareAndSwap(false, true) {
-		return errors.New("canary weights: already serving")
-	}
-	defer close(w.done)
 	if w.kv == nil {
-		<-w.ctx.Done()
-		return nil
+		return w.loop.Serve(nil)
 	}
-	consul.Watch(w.ctx, func(opts *api.QueryOptions) (api.KVPairs, *api.QueryMeta, error) {
-		return w.kv.List(KVPrefix, opts)
-	}, consul.Handler[api.KVPairs]{
-		Changed: w.apply,
-		Failed: func(err error, _ time.Time, first bool) {
-			if first {
-				w.log.WithError(err).Warn("cannot read canary weights from Consul; keeping the current ones until it is back")
-			}
-		},
-		Recovered: func(since time.Time) {
-			w.log.WithField("failing_since", since.Format(time.RFC3339)).Info("Consul reachable again; canary weights follow it again")
-		},
+	return w.loop.Serve(func(ctx context.Context) {
+		consul.Watch(ctx, func(opts *api.QueryOptions) (api.KVPairs, *api.QueryMeta, error) {
+			return w.kv.List(KVPrefix, opts)
+		}, consul.Handler[api.KVPairs]{
+			Changed: w.apply,
+			Failed: func(err error, _ time.Time, first bool) {
+				if first {
+					w.log.WithError(err).Warn("cannot read canary weights from Consul; keeping the current ones until it is back")
+				}
+			},
+			Recovered: func(since time.Time) {
+				w.log.WithField("failing_since", since.Format(time.RFC3339)).Info("Consul reachable again; canary weights follow it again")
+			},
+		})
 	})
-	return nil
 }
 
 // Shutdown implements lifecycle.Component.
-func (w *Weights) Shutdown(ctx context.Context) error {
-	w.cancel()
-	if !w.serving.Load() {
-		return nil
-	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (w *Weights) Shutdown(ctx context.Context) error { return w.loop.Shutdown(ctx) }
 
 // apply replaces the weights with the valid ones among pairs; invalid keys
 // count as weight 0 and are warned about once per version.

@@ -2,7 +2,6 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -36,10 +35,7 @@ type Watcher struct {
 	rules    atomic.Pointer[map[string]*rule] // by the key's method
 	injected *prometheus.CounterVec
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	serving atomic.Bool
-	done    chan struct{}
+	loop *consul.Loop
 
 	// warned holds the ModifyIndex of each invalid key already warned
 	// about; only the watch goroutine uses it.
@@ -133,16 +129,13 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 			opt(&o)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher{
 		service: service,
 		track:   o.track,
 		log:     o.log,
 		now:     o.now,
 		rand:    o.rand,
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
+		loop:    consul.NewLoop(),
 		warned:  map[string]uint64{},
 		injected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "golden_faults_injected_total",
@@ -152,13 +145,11 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 	if c.Enabled && consulAddr != "" {
 		prefix, err := NormalizePrefix(c.Prefix)
 		if err != nil {
-			cancel()
 			return nil, config.SettingError("fault-prefix", err)
 		}
 		w.keyPrefix = prefix + service + "/"
 		client, err := consul.NewClient(consulAddr, o.tokenFile)
 		if err != nil {
-			cancel()
 			return nil, fmt.Errorf("fault: Consul client for %q: %w", consulAddr, err)
 		}
 		w.kv = client.KV()
@@ -168,12 +159,10 @@ func New(c Config, consulAddr, service string, opts ...Option) (*Watcher, error)
 			"1 for each kind (error, latency) of each fault in force, by service and the fault's method (* for every method).",
 			[]string{"service", "method", "kind"}, nil)}
 		if err := o.reg.Register(w.injected); err != nil {
-			cancel()
 			return nil, fmt.Errorf("fault: registering metrics: %w", err)
 		}
 		if err := o.reg.Register(active); err != nil {
 			o.reg.Unregister(w.injected)
-			cancel()
 			return nil, fmt.Errorf("fault: registering metrics: %w", err)
 		}
 	}
@@ -190,33 +179,18 @@ func (w *Watcher) Name() string { return "faults" }
 // Serve implements lifecycle.Component: it follows the service's keys until
 // Shutdown. A watcher that is off just waits for Shutdown.
 func (w *Watcher) Serve() error {
-	if !w.serving.CompareAndSwap(false, true) {
-		return errors.New("fault: the watcher is already serving")
-	}
-	defer close(w.done)
 	if !w.Enabled() {
-		<-w.ctx.Done()
-		return nil
+		return w.loop.Serve(nil)
 	}
-	w.log.WithField("prefix", w.keyPrefix).Info("fault injection on: watching Consul for faults")
-	w.watch()
-	return nil
+	return w.loop.Serve(func(ctx context.Context) {
+		w.log.WithField("prefix", w.keyPrefix).Info("fault injection on: watching Consul for faults")
+		w.watch(ctx)
+	})
 }
 
 // Shutdown implements lifecycle.Component. The faults in force stay in
 // force: the servers drain after this and behave as they did.
-func (w *Watcher) Shutdown(ctx context.Context) error {
-	w.cancel()
-	if !w.serving.Load() {
-		return nil
-	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (w *Watcher) Shutdown(ctx context.Context) error { return w.loop.Shutdown(ctx) }
 
 // Active returns the faults in force now, by the key's method.
 func (w *Watcher) Active() map[string]Spec {
@@ -232,8 +206,8 @@ func (w *Watcher) Active() map[string]Spec {
 	return out
 }
 
-func (w *Watcher) watch() {
-	consul.Watch(w.ctx, w.fetch, consul.Handler[api.KVPairs]{
+func (w *Watcher) watch(ctx context.Context) {
+	consul.Watch(ctx, w.fetch, consul.Handler[api.KVPairs]{
 		Changed: w.apply,
 		Failed: func(err error, _ time.Time, first bool) {
 			if first {
