@@ -7,7 +7,7 @@ BUF_VERSION                := v1.47.2
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build dev test test-compose test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
+.PHONY: build dev test test-compose test-kubernetes test-short vet fmt-check lint backends check-configs generate env test-e2e bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/golden ./cmd/golden
@@ -21,10 +21,12 @@ dev: build
 
 ## test: vet, formatting, the linter, backend configs, every test with the
 ## race detector against real backends (built once into a cache by
-## `backends`), then docker-compose.yml on a Docker engine (test-compose).
+## `backends`), then docker-compose.yml on a Docker engine (test-compose)
+## and kubernetes/ on a Kubernetes node of this machine (test-kubernetes).
 test: vet fmt-check lint backends check-configs
 	GOLDEN_REQUIRE_BACKENDS=1 $(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) test-compose
+	$(MAKE) test-kubernetes
 
 ## test-compose: docker-compose.yml as it is on a real Docker engine, under
 ## load (integration/compose_engine_test.go). Uses the running engine, or
@@ -33,12 +35,19 @@ test: vet fmt-check lint backends check-configs
 test-compose: backends
 	GO=$(GO) scripts/test-compose.sh
 
+## test-kubernetes: kubernetes/ on a Kubernetes node of this machine, under
+## load (integration/kubernetes_node_test.go): control plane, containerd,
+## kubelet, kube-proxy and CoreDNS, the images of test-compose. As root;
+## installs Debian's docker.io and containernetworking-plugins if missing.
+test-kubernetes: backends
+	GO=$(GO) scripts/test-kubernetes.sh
+
 ## backends: build Consul, Prometheus, Alertmanager, Jaeger, Mailpit,
-## docker compose, kube-apiserver, kubectl and etcd from the Go module proxy
+## docker compose, the Kubernetes binaries, etcd and CoreDNS from the Go module proxy
 ## into ~/.cache/golden/backends (first run only), and install PostgreSQL 15
 ## from Debian's packages where it is missing.
 backends:
-	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose mailpit postgres kube etcd >/dev/null
+	@scripts/install-backends.sh consul prometheus alertmanager jaeger compose mailpit postgres kube etcd coredns >/dev/null
 
 ## check-configs: promtool and amtool checks and tests of prometheus/ and alertmanager/.
 check-configs: backends

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the real backends the tests run against (no container engine needed)
 # from the Go module proxy, at the versions docker-compose.yml pins (and, for
-# the Kubernetes API server the manifests are checked against, kube-apiserver,
-# kubectl and etcd). Each binary is cached in
+# the tests of kubernetes/, the Kubernetes binaries, etcd and CoreDNS). Each
+# binary is cached in
 # $GOLDEN_BACKENDS_DIR/<name>-<version>/ and built only when missing, so the
 # second run is instant.
 #
-#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|mailpit|postgres|kube|etcd ...]
+#   scripts/install-backends.sh [consul|prometheus|alertmanager|jaeger|compose|ghz|mailpit|postgres|kube|etcd|coredns ...]
 #
 # With no arguments it installs all of them. It prints the cache folder.
 set -euo pipefail
@@ -20,6 +20,7 @@ GHZ_VERSION=v0.93.0
 MAILPIT_VERSION=v1.33.1
 KUBE_VERSION=v1.34.3
 ETCD_VERSION=v3.6.8
+COREDNS_VERSION=v1.12.4
 
 DIR="${GOLDEN_BACKENDS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/golden/backends}"
 mkdir -p "$DIR"
@@ -121,16 +122,20 @@ build_ghz() {
 	GOBIN="$DIR/ghz-$GHZ_VERSION" go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION
 }
 
-# build_kube: kube-apiserver and kubectl. k8s.io/kubernetes points its
-# k8s.io/* staging modules at folders its module zip lacks; they are
-# published as v0.<minor>.<patch>, so the replaces become requirements.
+# build_kube: the Kubernetes binaries: kube-apiserver and kubectl (the
+# manifests' check), and kube-controller-manager, kube-scheduler, kubelet
+# and kube-proxy (a node, for make test-kubernetes). k8s.io/kubernetes
+# points its k8s.io/* staging modules at folders its module zip lacks; they
+# are published as v0.<minor>.<patch>, so the replaces become requirements.
+KUBE_BINARIES=(kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy)
 build_kube() {
-	have kube-apiserver $KUBE_VERSION && have kubectl $KUBE_VERSION && return
-	log "building kube-apiserver and kubectl $KUBE_VERSION (several minutes)"
+	local b missing=0
+	for b in "${KUBE_BINARIES[@]}"; do have "$b" $KUBE_VERSION || missing=1; done
+	[ $missing = 1 ] || return 0
+	log "building ${KUBE_BINARIES[*]} $KUBE_VERSION (several minutes)"
 	local src; src=$(copy_module k8s.io/kubernetes@$KUBE_VERSION)
 	rm -f "$src/go.work" "$src/go.work.sum"
 	local staging="v0.${KUBE_VERSION#v1.}" m
-	local out="$DIR/kube-apiserver-$KUBE_VERSION.tmp"
 	local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
 	local ldflags="" pkg
 	for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
@@ -142,13 +147,14 @@ build_kube() {
 			go mod edit -dropreplace="$m" -require="$m@$staging"
 		done
 		go mod tidy
-		go build -ldflags="$ldflags" -o "$out/kube-apiserver" ./cmd/kube-apiserver
-		go build -ldflags="$ldflags" -o "$out/kubectl" ./cmd/kubectl
+		for b in "${KUBE_BINARIES[@]}"; do
+			go build -ldflags="$ldflags" -o "$DIR/$b-$KUBE_VERSION.tmp/$b" "./cmd/$b"
+		done
 	)
-	rm -rf "$DIR/kube-apiserver-$KUBE_VERSION" "$DIR/kubectl-$KUBE_VERSION"
-	mkdir -p "$DIR/kubectl-$KUBE_VERSION"
-	mv "$out/kubectl" "$DIR/kubectl-$KUBE_VERSION/kubectl"
-	mv "$out" "$DIR/kube-apiserver-$KUBE_VERSION"
+	for b in "${KUBE_BINARIES[@]}"; do
+		rm -rf "$DIR/$b-$KUBE_VERSION"
+		mv "$DIR/$b-$KUBE_VERSION.tmp" "$DIR/$b-$KUBE_VERSION"
+	done
 	rm -rf "$src"
 }
 
@@ -181,14 +187,22 @@ build_etcd() {
 	rm -rf "$src"
 }
 
+# build_coredns: the cluster DNS of the node make test-kubernetes runs.
+build_coredns() {
+	have coredns $COREDNS_VERSION && return
+	log "building coredns $COREDNS_VERSION (a few minutes)"
+	GOBIN="$DIR/coredns-$COREDNS_VERSION.tmp" go install github.com/coredns/coredns@$COREDNS_VERSION
+	mv "$DIR/coredns-$COREDNS_VERSION.tmp" "$DIR/coredns-$COREDNS_VERSION"
+}
+
 # The Go tool has to run outside this repository so that its go.mod does not
 # take part in the builds.
 cd "$DIR"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz mailpit postgres kube etcd)
+[ ${#targets[@]} -gt 0 ] || targets=(consul prometheus alertmanager jaeger compose ghz mailpit postgres kube etcd coredns)
 for t in "${targets[@]}"; do
 	case "$t" in
-	consul | prometheus | alertmanager | jaeger | compose | ghz | mailpit | kube | etcd) "build_$t" ;;
+	consul | prometheus | alertmanager | jaeger | compose | ghz | mailpit | kube | etcd | coredns) "build_$t" ;;
 	postgres) install_postgres ;;
 	*) log "unknown backend $t"; exit 2 ;;
 	esac

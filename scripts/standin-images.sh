@@ -241,7 +241,12 @@ standin_postgres() { # postgres: Debian's postgresql-15, the official entrypoint
 	cat >"$ctx/$1/Dockerfile" <<-EOF
 		FROM $(base postgres postgresql-15)
 		COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-		RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
+		# The upstream image's user postgres is 999:999, which Kubernetes
+		# manifests name (runAsUser); Debian's package made another one.
+		RUN chmod 755 /usr/local/bin/docker-entrypoint.sh && \\
+			groupmod -g 999 postgres && usermod -u 999 -g 999 postgres && \\
+			chown -R postgres:postgres /etc/postgresql /var/lib/postgresql /var/run/postgresql && \\
+			chgrp postgres /var/log/postgresql
 		ENV PATH=/usr/lib/postgresql/15/bin:\$PATH PGDATA=/var/lib/postgresql/data
 		VOLUME /var/lib/postgresql/data
 		STOPSIGNAL SIGINT

@@ -7,31 +7,41 @@ import (
 )
 
 // Versions pins each backend, matching scripts/install-backends.sh and the
-// images docker-compose.yml runs. kube-apiserver, kubectl and etcd are only
-// for tests that check Kubernetes manifests against a real API server.
+// images docker-compose.yml runs. The Kubernetes binaries, etcd and CoreDNS
+// are only for the tests of kubernetes/: manifests checked against a real
+// API server, and the stack run on a node of this machine.
 var Versions = map[string]string{
-	"consul":         "v1.14.11",
-	"prometheus":     "v0.307.3",
-	"promtool":       "v0.307.3",
-	"alertmanager":   "v0.28.1",
-	"amtool":         "v0.28.1",
-	"jaeger":         "v1.65.0",
-	"docker-compose": "v2.32.4",
-	"ghz":            "v0.93.0",
-	"mailpit":        "v1.33.1",
-	"kube-apiserver": "v1.34.3",
-	"kubectl":        "v1.34.3",
-	"etcd":           "v3.6.8",
+	"consul":                  "v1.14.11",
+	"prometheus":              "v0.307.3",
+	"promtool":                "v0.307.3",
+	"alertmanager":            "v0.28.1",
+	"amtool":                  "v0.28.1",
+	"jaeger":                  "v1.65.0",
+	"docker-compose":          "v2.32.4",
+	"ghz":                     "v0.93.0",
+	"mailpit":                 "v1.33.1",
+	"kube-apiserver":          "v1.34.3",
+	"kubectl":                 "v1.34.3",
+	"etcd":                    "v3.6.8",
+	"kube-controller-manager": "v1.34.3",
+	"kube-scheduler":          "v1.34.3",
+	"kubelet":                 "v1.34.3",
+	"kube-proxy":              "v1.34.3",
+	"coredns":                 "v1.12.4",
 }
 
 // installName maps the binaries that scripts/install-backends.sh builds
 // under another name to that name; the rest are built under their own.
 var installName = map[string]string{
-	"promtool":       "prometheus",
-	"amtool":         "alertmanager",
-	"docker-compose": "compose",
-	"kube-apiserver": "kube",
-	"kubectl":        "kube",
+	"promtool":                "prometheus",
+	"amtool":                  "alertmanager",
+	"docker-compose":          "compose",
+	"kube-apiserver":          "kube",
+	"kubectl":                 "kube",
+	"kube-controller-manager": "kube",
+	"kube-scheduler":          "kube",
+	"kubelet":                 "kube",
+	"kube-proxy":              "kube",
 }
 
 // Dir returns the cache folder scripts/install-backends.sh fills:

@@ -47,6 +47,8 @@ type KubeAPI struct {
 	// Token is a bearer token of KubeUser, who may do anything.
 	Token    string
 	cacheDir string
+	// saKey signs service account tokens (the controller manager's too).
+	saKey string
 }
 
 // StartKubeAPI starts etcd and kube-apiserver on free loopback ports until
@@ -83,6 +85,7 @@ func StartKubeAPI(t testing.TB) *KubeAPI {
 	k.Token = randomHex(t, 16)
 	tokens := writeFile(t, dir, "tokens.csv", fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", k.Token, KubeUser, UUID(t)))
 	saKey, saPub := serviceAccountKeys(t, dir)
+	k.saKey = saKey
 	apiserver := Start(t, apiserverBin,
 		"--etcd-servers", etcdURL,
 		"--bind-address", "127.0.0.1",
