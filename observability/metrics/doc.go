@@ -23,8 +23,10 @@
 // Every histogram has the classic buckets RPCBuckets, for bucket-based rules,
 // and a native (sparse) histogram, for precise quantiles where Prometheus
 // scrapes them. Counters and histograms carry a trace_id exemplar when the
-// request's context holds a sampled OpenTelemetry span context; Handler
-// exposes exemplars through OpenMetrics.
+// request's context holds a sampled OpenTelemetry span context, at most one
+// every 10 ms per Server, Client or HTTP (a scrape shows only the latest;
+// HTTP server errors always get theirs); Handler exposes exemplars through
+// OpenMetrics.
 //
 // Cardinality is bounded whatever the traffic: labels take values only from
 // the code (gRPC method names and codes, route templates, a fixed set of

@@ -24,6 +24,7 @@ const (
 // golden_in_flight_requests{server="grpc"}, and rate-limit rejections. Its
 // interceptors are safe for concurrent use.
 type Server struct {
+	exemplars  exemplars
 	metrics    *grpcprom.ServerMetrics
 	opts       []grpcprom.Option
 	inFlight   prometheus.Gauge
@@ -52,15 +53,12 @@ func NewServer(reg prometheus.Registerer) (*Server, error) {
 		reg.Unregister(rej)
 		return nil, err
 	}
-	return &Server{
-		metrics: sm,
-		opts: []grpcprom.Option{
-			grpcprom.WithExemplarFromContext(exemplarFromContext),
-			grpcprom.WithLabelsFromContext(callerLabels),
-		},
-		inFlight:   g,
-		rejections: rej,
-	}, nil
+	s := &Server{metrics: sm, inFlight: g, rejections: rej}
+	s.opts = []grpcprom.Option{
+		grpcprom.WithExemplarFromContext(s.exemplars.grpcFromContext),
+		grpcprom.WithLabelsFromContext(callerLabels),
+	}
+	return s, nil
 }
 
 // callerLabels returns the caller label of ctx's RPC: the identity of a
@@ -141,8 +139,9 @@ func (s *Server) RateLimitRejected(caller string) {
 // code) and latency of every outgoing RPC by method. Its interceptors are
 // safe for concurrent use.
 type Client struct {
-	metrics *grpcprom.ClientMetrics
-	opts    []grpcprom.Option
+	exemplars exemplars
+	metrics   *grpcprom.ClientMetrics
+	opts      []grpcprom.Option
 }
 
 // NewClient registers the gRPC client metrics on reg. It fails when reg
@@ -156,10 +155,9 @@ func NewClient(reg prometheus.Registerer) (*Client, error) {
 	if err := registerAll(reg, "gRPC client metrics", cm); err != nil {
 		return nil, err
 	}
-	return &Client{
-		metrics: cm,
-		opts:    []grpcprom.Option{grpcprom.WithExemplarFromContext(exemplarFromContext)},
-	}, nil
+	c := &Client{metrics: cm}
+	c.opts = []grpcprom.Option{grpcprom.WithExemplarFromContext(c.exemplars.grpcFromContext)}
+	return c, nil
 }
 
 // UnaryClientInterceptor returns the interceptor that records the start,

@@ -25,9 +25,10 @@ const (
 // route template, method and status code, their latency, and
 // golden_in_flight_requests{server="http"}.
 type HTTP struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
+	exemplars exemplars
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
 }
 
 // NewHTTP registers the HTTP metrics on reg. It fails when reg already holds
@@ -90,7 +91,8 @@ func (h *HTTP) Middleware(next http.Handler) http.Handler {
 // observe records one served request.
 func (h *HTTP) observe(r *http.Request, code int, d time.Duration) {
 	route, method := routeLabel(r.Pattern), methodLabel(r.Method)
-	ex := exemplarFromContext(r.Context())
+	// A server error always keeps its exemplar: it is the one to look up.
+	ex := h.exemplars.fromContext(r.Context(), code >= 500)
 	// Vectors made by NewCounterVec and NewHistogramVec always implement
 	// the exemplar interfaces; a nil exemplar records none.
 	h.requests.WithLabelValues(route, method, strconv.Itoa(code)).(prometheus.ExemplarAdder).AddWithExemplar(1, ex)

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,15 +48,41 @@ func latencyOpts() prometheus.HistogramOpts {
 	}
 }
 
-// exemplarFromContext returns the trace_id exemplar of ctx's span context,
-// or nil when ctx has none or it is not sampled: an exemplar must point at a
-// trace that the tracing backend actually keeps.
-func exemplarFromContext(ctx context.Context) prometheus.Labels {
+// exemplarInterval is the least time between two exemplars of one set of
+// metrics (a Server, Client or HTTP). A scrape sees only the latest
+// exemplar of a series (a few for a native histogram), so one per request
+// bought nothing at high rates but an allocation and a timestamp per
+// series per call; below 1/exemplarInterval requests/s every request still
+// gets one.
+const exemplarInterval = 10 * time.Millisecond
+
+// exemplars hands out trace_id exemplars, at most one per exemplarInterval.
+// The zero value is ready to use.
+type exemplars struct {
+	next atomic.Int64 // Unix nanoseconds from which the next one may go
+}
+
+// fromContext returns the trace_id exemplar of ctx's span context, or nil
+// when ctx has none or it is not sampled (an exemplar must point at a trace
+// that the tracing backend keeps) or when the last one was given less than
+// exemplarInterval ago, unless always is set.
+func (e *exemplars) fromContext(ctx context.Context, always bool) prometheus.Labels {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() || !sc.IsSampled() {
 		return nil
 	}
+	now := time.Now().UnixNano()
+	next := e.next.Load()
+	if !always && (now < next || !e.next.CompareAndSwap(next, now+int64(exemplarInterval))) {
+		return nil
+	}
 	return prometheus.Labels{"trace_id": sc.TraceID().String()}
+}
+
+// grpcFromContext is fromContext for go-grpc-middleware's reporters, which
+// ask before the call's code is known.
+func (e *exemplars) grpcFromContext(ctx context.Context) prometheus.Labels {
+	return e.fromContext(ctx, false)
 }
 
 // BuildInfo names the running binary in golden_build_info. Empty Version and

@@ -1,10 +1,14 @@
 package metrics
 
 import (
+	"context"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestNewRegistryBuildInfo(t *testing.T) {
@@ -73,5 +77,38 @@ func TestHandler(t *testing.T) {
 	// The handler counts its own scrapes; the first two are done.
 	if got := counterValue(t, reg, "promhttp_metric_handler_requests_total", map[string]string{"code": "200"}); got != 2 {
 		t.Errorf("promhttp_metric_handler_requests_total{code=200} = %v, want 2", got)
+	}
+}
+
+// TestExemplarsThrottled checks that a set of metrics gives at most one
+// exemplar per exemplarInterval, except when asked always (server errors),
+// and none for an unsampled span.
+func TestExemplarsThrottled(t *testing.T) {
+	var e exemplars
+	ctx := trace.ContextWithSpanContext(context.Background(), spanContext(true))
+	if e.fromContext(ctx, false) == nil {
+		t.Fatal("the first request got no exemplar")
+	}
+	start := time.Now()
+	got := 0
+	for range 1000 {
+		if e.fromContext(ctx, false) != nil {
+			got++
+		}
+	}
+	// The loop takes far less than an interval; allow for a slow machine.
+	if limit := int(time.Since(start)/exemplarInterval) + 1; got > limit {
+		t.Errorf("%d exemplars in %s, want at most %d", got, time.Since(start), limit)
+	}
+	if l := e.fromContext(ctx, true); l["trace_id"] != spanContext(true).TraceID().String() {
+		t.Errorf("always: %v, want the trace ID", l)
+	}
+	time.Sleep(exemplarInterval)
+	if e.fromContext(ctx, false) == nil {
+		t.Error("no exemplar after an interval")
+	}
+	unsampled := trace.ContextWithSpanContext(context.Background(), spanContext(false))
+	if l := e.fromContext(unsampled, true); l != nil {
+		t.Errorf("unsampled span: %v, want none", l)
 	}
 }
