@@ -40,8 +40,9 @@ var kubeGoldenDeployments = map[string]struct {
 // instance an up target of Prometheus through consul_sd, a trace through
 // Jaeger, load through the gateway's Service with no unexpected failure,
 // also while each golden Deployment is restarted (kubectl rollout
-// restart). Components whose image is not in the Docker engine (Grafana
-// without a registry) are left out.
+// restart), and Consul's catalog holding exactly the running pods at the
+// end. Components whose image is not in the Docker engine (Grafana without
+// a registry) are left out.
 func TestKubernetesStackOnNode(t *testing.T) {
 	if os.Getenv("GOLDEN_KUBE_NODE") == "" {
 		t.Skip("runs kubernetes/ on a node of this machine: make test-kubernetes")
@@ -249,7 +250,7 @@ func kubeRunnable(t *testing.T, rendered []byte) (objects []kubeManifest, images
 	return objects, images, leftOut
 }
 
-// kubeList returns objects as one v1 List, which kubectl applies.
+// kubeListOf returns objects as one v1 List, which kubectl applies.
 func kubeListOf(t *testing.T, objects []kubeManifest) []byte {
 	t.Helper()
 	items := make([]map[string]any, len(objects))
