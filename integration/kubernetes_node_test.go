@@ -197,8 +197,6 @@ type kubeManifest struct {
 	raw  map[string]any
 	Kind string
 	Name string
-	// Images are the images of its pod template's containers.
-	Images []string
 }
 
 // kubeRunnable decodes the rendered manifests and splits them into the
@@ -233,7 +231,6 @@ func kubeRunnable(t *testing.T, rendered []byte) (objects []kubeManifest, images
 				have[c.Image] = exec.Command("docker", "image", "inspect", c.Image).Run() == nil
 			}
 			missing = missing || !have[c.Image]
-			m.Images = append(m.Images, c.Image)
 		}
 		if missing {
 			leftOut = append(leftOut, m.Kind+"/"+m.Name)

@@ -198,7 +198,7 @@ func main() {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the pause program: %v\n%s", err, out)
 	}
-	if out, err := runIn(t, 2*time.Minute, nil, "sh", "-c", `tar -C "$1" -c pause | docker import --change 'ENTRYPOINT ["/pause"]' - "$2"`, "sh", filepath.Join(src, "root"), name); err != nil {
+	if out, err := runIn(2*time.Minute, "sh", "-c", `tar -C "$1" -c pause | docker import --change 'ENTRYPOINT ["/pause"]' - "$2"`, "sh", filepath.Join(src, "root"), name); err != nil {
 		t.Fatalf("docker import of the pause image: %v\n%s", err, out)
 	}
 	return name
@@ -210,8 +210,8 @@ func main() {
 func (n *KubeNode) ImportDockerImages(t testing.TB, images ...string) {
 	t.Helper()
 	start := time.Now()
-	cmd := fmt.Sprintf(`docker save "$@" | ctr --address %q --namespace k8s.io images import --no-unpack=false -`, n.containerd)
-	if out, err := runIn(t, 10*time.Minute, nil, "sh", append([]string{"-c", cmd, "sh"}, images...)...); err != nil {
+	cmd := fmt.Sprintf(`docker save "$@" | ctr --address %q --namespace k8s.io images import -`, n.containerd)
+	if out, err := runIn(10*time.Minute, "sh", append([]string{"-c", cmd, "sh"}, images...)...); err != nil {
 		t.Fatalf("importing %s into containerd: %v\n%s", strings.Join(images, " "), err, out)
 	}
 	t.Logf("imported %d images from Docker into containerd in %s", len(images), time.Since(start).Round(100*time.Millisecond))
@@ -524,15 +524,10 @@ func killMatching(s string) {
 }
 
 // runIn runs name with args within timeout and returns its combined output.
-func runIn(t testing.TB, timeout time.Duration, stdin []byte, name string, args ...string) (string, error) {
-	t.Helper()
+func runIn(timeout time.Duration, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	out, err := cmd.CombinedOutput()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
 }
 
