@@ -85,7 +85,7 @@ $(TOOLS_BIN)/protoc-gen-go:
 $(TOOLS_BIN)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-## bench: what the instrumentation costs (per RPC, ghz, log calls, RSS);
+## bench: what the instrumentation costs (per RPC, ghz, log calls, RSS, sampling);
 ## writes bench/RESULTS.md.
 bench:
 	scripts/bench.sh

@@ -22,6 +22,11 @@ type FleetOptions struct {
 	// OTLPAddr and GELFAddr are the trace and log sinks; empty turns that
 	// export off.
 	OTLPAddr, GELFAddr string
+	// Args are more flags by service name, after the ones StartFleet
+	// sets, which they override (the last of a flag wins).
+	Args map[string][]string
+	// Env is added to every service's environment (GOGC=400, ...).
+	Env []string
 	// StartTimeout bounds how long every service may take to be ready.
 	StartTimeout time.Duration
 }
@@ -95,8 +100,11 @@ func StartFleet(o FleetOptions) (_ *Fleet, err error) {
 	}()
 	for _, name := range ServiceNames {
 		p := &fleetProc{name: name, admin: addrs[name+"-admin"], stderr: &lockedBuffer{}, done: make(chan struct{})}
-		p.cmd = exec.Command(o.Golden, args[name]...)
+		p.cmd = exec.Command(o.Golden, append(args[name], o.Args[name]...)...)
 		p.cmd.Stdout, p.cmd.Stderr = devnull, p.stderr
+		if o.Env != nil {
+			p.cmd.Env = append(os.Environ(), o.Env...)
+		}
 		dieWithParent(p.cmd)
 		if err := p.cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", name, err)

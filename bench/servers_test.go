@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -216,6 +217,68 @@ otelcol_exporter_sent_spans_total{exporter="x"} 999
 	}
 	if acc != 123 || ref != 2 {
 		t.Errorf("accepted %v refused %v, want 123 and 2", acc, ref)
+	}
+}
+
+func TestCollectorMetricsSum(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`# TYPE otelcol_processor_tail_sampling_count_traces_sampled counter
+otelcol_processor_tail_sampling_count_traces_sampled{policy="errors",sampled="false"} 300
+otelcol_processor_tail_sampling_count_traces_sampled{policy="errors",sampled="true"} 20
+otelcol_processor_tail_sampling_count_traces_sampled{policy="sample",sampled="true"} 31
+# TYPE otelcol_processor_tail_sampling_sampling_traces_on_memory gauge
+otelcol_processor_tail_sampling_sampling_traces_on_memory 7
+`))
+	}))
+	defer srv.Close()
+	m, err := ScrapeCollector(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sampled = "otelcol_processor_tail_sampling_count_traces_sampled"
+	for _, c := range []struct {
+		name  string
+		match []string
+		want  float64
+	}{
+		{sampled, nil, 351},
+		{sampled, []string{"sampled", "true"}, 51},
+		{sampled, []string{"policy", "errors", "sampled", "true"}, 20},
+		{sampled, []string{"policy", "slow"}, 0},
+		{"otelcol_processor_tail_sampling_sampling_traces_on_memory", nil, 7},
+		{"absent", nil, 0},
+	} {
+		if got := m.Sum(c.name, c.match...); got != c.want {
+			t.Errorf("Sum(%s, %v) = %v, want %v", c.name, c.match, got, c.want)
+		}
+	}
+	srv.Close()
+	if _, err := ScrapeCollector(srv.URL); err == nil {
+		t.Error("a stopped server scraped")
+	}
+}
+
+func TestReadCPU(t *testing.T) {
+	before, err := ReadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until the kernel's 10 ms ticks show it.
+	deadline := time.Now().Add(5 * time.Second)
+	after := before
+	for after <= before && time.Now().Before(deadline) {
+		for i := 0; i < 1e6; i++ {
+			_ = fmt.Sprint(i)
+		}
+		if after, err = ReadCPU(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after <= before {
+		t.Errorf("CPU time did not grow: %v then %v", before, after)
+	}
+	if _, err := ReadCPU(-1); err == nil {
+		t.Error("ReadCPU(-1) succeeded")
 	}
 }
 

@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 
@@ -155,9 +157,10 @@ const (
 
 // StartJaeger runs the installed Jaeger binary with configFile (such as
 // jaeger/config.yaml) rendered by testbackend.RenderJaegerConfig onto free
-// loopback ports and a temporary Badger folder, writing its output to out,
-// and waits up to timeout for its query API and OTLP receiver.
-func StartJaeger(bin, configFile string, out io.Writer, timeout time.Duration) (*Jaeger, error) {
+// loopback ports and a temporary Badger folder, then each overlay (such as
+// jaeger/tail-sampling.yaml) as it is, writing its output to out, and waits
+// up to timeout for its query API and OTLP receiver.
+func StartJaeger(bin, configFile string, out io.Writer, timeout time.Duration, overlays ...string) (*Jaeger, error) {
 	src, err := os.ReadFile(configFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading Jaeger config: %w", err)
@@ -188,7 +191,7 @@ func StartJaeger(bin, configFile string, out io.Writer, timeout time.Duration) (
 		OTLPGRPCAddr: loopback(ports[jaegerOTLPGRPCPort]),
 		MetricsURL:   "http://" + loopback(ports[jaegerMetricsPort]) + "/metrics",
 		queryURL:     "http://" + loopback(ports[jaegerQueryPort]),
-		cmd:          exec.Command(bin, "--config", file),
+		cmd:          exec.Command(bin, append([]string{"--config", file}, configArgs(overlays)...)...),
 		dir:          dir,
 		done:         make(chan struct{}),
 	}
@@ -243,6 +246,17 @@ func (j *Jaeger) ready(client *http.Client) error {
 	return c.Close()
 }
 
+func configArgs(files []string) []string {
+	var args []string
+	for _, f := range files {
+		args = append(args, "--config", f)
+	}
+	return args
+}
+
+// Pid returns Jaeger's process ID.
+func (j *Jaeger) Pid() int { return j.cmd.Process.Pid }
+
 // Stop ends Jaeger (SIGTERM, SIGKILL after 10s) and removes its folder.
 func (j *Jaeger) Stop() {
 	_ = j.cmd.Process.Signal(os.Interrupt)
@@ -256,61 +270,101 @@ func (j *Jaeger) Stop() {
 }
 
 // ReceiverSpans sums otelcol_receiver_accepted_spans and
-// otelcol_receiver_refused_spans (with or without _total) over every series
-// at an OpenTelemetry collector's (Jaeger v2's) metrics URL.
+// otelcol_receiver_refused_spans over every series at an OpenTelemetry
+// collector's (Jaeger v2's) metrics URL.
 func ReceiverSpans(metricsURL string) (accepted, refused float64, err error) {
+	m, err := ScrapeCollector(metricsURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	return m.Sum("otelcol_receiver_accepted_spans"), m.Sum("otelcol_receiver_refused_spans"), nil
+}
+
+// CollectorMetrics is one scrape of an OpenTelemetry collector's (Jaeger
+// v2's) own metrics, by metric family name.
+type CollectorMetrics map[string]*dto.MetricFamily
+
+// ScrapeCollector reads the Prometheus text at metricsURL.
+func ScrapeCollector(metricsURL string) (CollectorMetrics, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(metricsURL)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", metricsURL, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return 0, 0, err
+		return nil, fmt.Errorf("%s: %w", metricsURL, err)
 	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok {
-			name, rest, ok = strings.Cut(line, " ")
-			rest = " " + rest
-		}
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
-		if len(fields) == 0 {
-			continue
-		}
-		v, perr := strconv.ParseFloat(fields[0], 64)
-		if perr != nil {
-			continue
-		}
-		switch strings.TrimSuffix(name, "_total") {
-		case "otelcol_receiver_accepted_spans":
-			accepted += v
-		case "otelcol_receiver_refused_spans":
-			refused += v
-		}
-	}
-	return accepted, refused, nil
+	return families, nil
 }
 
-var portMu sync.Mutex
+// Sum adds the values of the counters, gauges or untyped series of name
+// (with or without a _total suffix) whose labels include every name-value
+// pair of match ("policy", "errors", ...).
+func (m CollectorMetrics) Sum(name string, match ...string) float64 {
+	var sum float64
+	for _, n := range []string{name, name + "_total"} {
+		f := m[n]
+		if f == nil {
+			continue
+		}
+	series:
+		for _, s := range f.GetMetric() {
+			for i := 0; i+1 < len(match); i += 2 {
+				if !hasLabel(s.GetLabel(), match[i], match[i+1]) {
+					continue series
+				}
+			}
+			switch {
+			case s.Counter != nil:
+				sum += s.GetCounter().GetValue()
+			case s.Gauge != nil:
+				sum += s.GetGauge().GetValue()
+			case s.Untyped != nil:
+				sum += s.GetUntyped().GetValue()
+			}
+		}
+	}
+	return sum
+}
 
-// freePort returns a loopback TCP port that was free a moment ago.
+func hasLabel(labels []*dto.LabelPair, name, value string) bool {
+	for _, l := range labels {
+		if l.GetName() == name {
+			return l.GetValue() == value
+		}
+	}
+	return false
+}
+
+var (
+	portMu    sync.Mutex
+	handedOut = map[int]bool{}
+)
+
+// freePort returns a loopback TCP port that was free a moment ago and that
+// it never returned before in this process (see testbackend.FreePort).
 func freePort() (int, error) {
 	portMu.Lock()
 	defer portMu.Unlock()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !handedOut[p] {
+			handedOut[p] = true
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no loopback port that was not handed out before in 100 tries")
 }
 
 // FreeAddr returns a loopback host:port that was free a moment ago.

@@ -8,10 +8,14 @@
 #   2. throughput and latency: ghz against the same servers (bench/cmd/benchserver);
 #   3. log calls: observability/logging's BenchmarkLogCall;
 #   4. memory: VmRSS of user, auth and gateway as separate `golden serve`
-#      processes, idle and under load.
+#      processes, idle and under load;
+#   5. the tracing pipeline: CPU of those processes and of Jaeger per
+#      request at a fixed rate, for each way of sampling traces;
+#   6. the garbage collector: their CPU and peak RSS per GOGC, with the
+#      GOMEMLIMIT they are deployed with.
 #
 # Everything listens on loopback, every step is bounded in time, and every
-# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 6 minutes
+# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 8 minutes
 # on 2 cores once the backends are built. Knobs (environment):
 #
 #   BENCH_COUNT=3        go test -count of the benchmarks
@@ -20,6 +24,9 @@
 #   BENCH_GHZ_FIXED=10s  length of each fixed-rate ghz run (0s: none)
 #   BENCH_LOAD_RATE=200  load of the RSS step, requests/s
 #   BENCH_LOAD_DURATION=30s
+#   BENCH_SAMPLING_RATE=1000  load of the sampling step, requests/s
+#   BENCH_SAMPLING_DURATION=20s  its measured load per way of sampling (and
+#                        per GOGC in step 6, at the same rate)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,6 +36,8 @@ GHZ_DURATION=${BENCH_GHZ_DURATION:-15s}
 GHZ_FIXED=${BENCH_GHZ_FIXED:-10s}
 LOAD_RATE=${BENCH_LOAD_RATE:-200}
 LOAD_DURATION=${BENCH_LOAD_DURATION:-30s}
+SAMPLING_RATE=${BENCH_SAMPLING_RATE:-1000}
+SAMPLING_DURATION=${BENCH_SAMPLING_DURATION:-20s}
 GO=${GO:-go}
 
 log() { echo "bench: $*" >&2; }
@@ -132,6 +141,12 @@ log "stopping benchserver"
 stop_group "$SERVER" 30
 SERVER=""
 
+# 5. After benchserver: each way of sampling gets a Jaeger of its own.
+step "tracing pipeline at ${SAMPLING_RATE}/s for ${SAMPLING_DURATION} per way of sampling" 600 bash -c "
+	'$TMP/benchtool' sampling --golden '$TMP/golden' --rate '$SAMPLING_RATE' --load '$SAMPLING_DURATION' >'$TMP/sampling.md'"
+step "garbage collector: GOGC 100, 200, 400 at ${SAMPLING_RATE}/s" 400 bash -c "
+	'$TMP/benchtool' gc --golden '$TMP/golden' --rate '$SAMPLING_RATE' --load '$SAMPLING_DURATION' >'$TMP/gc.md'"
+
 step "tables" 60 bash -c "
 	'$TMP/benchtool' rpc-table '$TMP/rpc.txt' >'$TMP/rpc.md' &&
 	'$TMP/benchtool' logcall-table '$TMP/log.txt' >'$TMP/log.md'"
@@ -201,6 +216,18 @@ EOF
 
 EOF
 	cat "$TMP/rss.md"
+	cat <<EOF
+
+## 5. The tracing pipeline: what sampling costs and saves
+
+EOF
+	cat "$TMP/sampling.md"
+	cat <<EOF
+
+## 6. The garbage collector (GOGC)
+
+EOF
+	cat "$TMP/gc.md"
 	cat <<EOF
 
 <details><summary>Raw benchmark lines</summary>

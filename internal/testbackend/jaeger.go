@@ -38,8 +38,10 @@ const (
 // StartJaeger runs the installed Jaeger with a copy of configFile (such as
 // jaeger/config.yaml) rendered for the test by RenderJaegerConfig, and waits
 // until its query API answers /api/services and its OTLP/gRPC port accepts
-// connections. Jaeger stops when the test ends.
-func StartJaeger(t testing.TB, configFile string) *Jaeger {
+// connections. Each overlay (such as jaeger/tail-sampling.yaml, which opens
+// no port) is loaded after it as it is, with another --config. Jaeger stops
+// when the test ends.
+func StartJaeger(t testing.TB, configFile string, overlays ...string) *Jaeger {
 	t.Helper()
 	bin := Binary(t, "jaeger")
 	src, err := os.ReadFile(configFile)
@@ -61,8 +63,12 @@ func StartJaeger(t testing.TB, configFile string) *Jaeger {
 	if err := os.WriteFile(file, rendered, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	args := []string{"--config", file}
+	for _, o := range overlays {
+		args = append(args, "--config", o)
+	}
 	j := &Jaeger{
-		Process:       StartEnv(t, jaegerEnv, bin, "--config", file),
+		Process:       StartEnv(t, jaegerEnv, bin, args...),
 		OTLPGRPCAddr:  loopback(ports[jaegerOTLPGRPCPort]),
 		OTLPHTTPAddr:  loopback(ports[jaegerOTLPHTTPPort]),
 		QueryURL:      "http://" + loopback(ports[jaegerQueryPort]),

@@ -281,3 +281,88 @@ func TestJaegerGoesDown(t *testing.T) {
 	t.Logf("Shutdown with Jaeger gone: %v", err)
 	noExportGoroutines(t)
 }
+
+// TestJaegerTailSampling runs Jaeger with jaeger/tail-sampling.yaml over
+// jaeger/config.yaml and sends, at 100% in the services, traces of a gateway
+// calling user: 300 that succeed, 20 whose call fails with NotFound (only
+// the gateway's client span has status ERROR, as when a request answers
+// 404) and 5 that take a second. Every failing and slow trace must be kept
+// whole, and about 10% of the others.
+func TestJaegerTailSampling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real Jaeger")
+	}
+	j := testbackend.StartJaeger(t, jaegerConfig, "../../jaeger/tail-sampling.yaml")
+	newProvider := func(service string) *Provider {
+		cfg := DefaultConfig()
+		cfg.Endpoint = j.OTLPGRPCAddr
+		p, err := New(cfg, service, WithLogger(quietLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gateway, user := newProvider("gateway"), newProvider("user")
+	health := dial(t, gateway, startGRPC(t, user))
+	tracer := gateway.Tracer()
+	request := func(name, service string, start time.Time) trace.TraceID {
+		t.Helper()
+		ctx, span := tracer.Start(context.Background(), name, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: service}); (err != nil) != (service == "missing") {
+			t.Fatalf("Check(%q): %v", service, err)
+		}
+		return span.SpanContext().TraceID()
+	}
+	var ok, failing, slow []trace.TraceID
+	for range 300 {
+		ok = append(ok, request("ok", "", time.Now()))
+	}
+	for range 20 {
+		failing = append(failing, request("failing", "missing", time.Now()))
+	}
+	for range 5 {
+		slow = append(slow, request("slow", "", time.Now().Add(-time.Second)))
+	}
+	for _, p := range []*Provider{gateway, user} {
+		if err := shutdownReturns(t, p, 10*time.Second); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	}
+
+	// root, the gateway's client span, user's server span, its child
+	const spans = 4
+	for _, id := range append(failing, slow...) {
+		fetchTrace(t, j.QueryURL, id, spans)
+	}
+	// The successful traces came first: they were decided before the
+	// last slow one was stored; a second covers the batch that follows.
+	time.Sleep(time.Second)
+	client := &http.Client{Timeout: 5 * time.Second}
+	kept := 0
+	for _, id := range ok {
+		resp, err := client.Get(j.QueryURL + "/api/traces/" + id.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Data []jaegerTrace `json:"data"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
+			continue
+		case resp.StatusCode != http.StatusOK || err != nil:
+			t.Fatalf("GET trace %s: %s, %v", id, resp.Status, err)
+		case len(out.Data) != 1 || len(out.Data[0].Spans) != spans:
+			t.Errorf("trace %s kept in part: %+v", id, out.Data)
+		}
+		kept++
+	}
+	// Binomial(300, 0.1): mean 30, standard deviation 5.2.
+	if kept < 5 || kept > 75 {
+		t.Errorf("%d of %d successful traces kept, want about 10%%", kept, len(ok))
+	}
+	t.Logf("kept every failing and slow trace and %d of %d successful ones", kept, len(ok))
+}

@@ -7,6 +7,11 @@
 //	benchtool rss --env FILE --golden BIN
 //	                               RSS of user, auth and gateway as separate
 //	                               `golden serve` processes, idle and under load
+//	benchtool sampling --golden BIN
+//	                               CPU of those processes and of Jaeger per
+//	                               request at one rate, for each way of
+//	                               sampling traces
+//	benchtool gc --golden BIN      their CPU and peak RSS per GOGC
 package main
 
 import (
@@ -26,7 +31,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRPCTableCmd(), newLogCallTableCmd(), newGHZCmd(), newRSSCmd())
+	root.AddCommand(newRPCTableCmd(), newLogCallTableCmd(), newGHZCmd(), newRSSCmd(), newSamplingCmd(), newGCCmd())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()
