@@ -34,7 +34,8 @@ type benchEnv struct {
 
 // newBenchEnv makes certificates, a token and the sinks: Jaeger when it is
 // installed (scripts/install-backends.sh jaeger), else a discarding OTLP
-// receiver in this process; a discarding GELF UDP listener; /dev/null as
+// receiver in this process; a discarding GELF UDP listener in a process of
+// its own; /dev/null as
 // the servers' stdout.
 func newBenchEnv(tb testing.TB) benchEnv {
 	tb.Helper()

@@ -31,6 +31,8 @@ type Env struct {
 // SinkStats counts what reached the sinks of cmd/benchserver.
 type SinkStats struct {
 	GELFDatagrams int64 `json:"gelf_datagrams"`
+	// GELFCPUNanos is the CPU time the GELF sink's process has used.
+	GELFCPUNanos int64 `json:"gelf_cpu_ns"`
 	// OTLPSpans counts the spans of the discarding receiver (0 with Jaeger).
 	OTLPSpans int64 `json:"otlp_spans"`
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -96,11 +97,19 @@ func TestServersAnswerAndExport(t *testing.T) {
 			}
 			wantGELF := name == Golden
 			deadline := time.Now().Add(5 * time.Second)
-			for wantGELF && gelf.Datagrams() == 0 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond) // UDP delivery is asynchronous
-			}
-			if got := gelf.Datagrams(); (got > 0) != wantGELF {
-				t.Errorf("%d GELF datagrams received, want some: %v", got, wantGELF)
+			for {
+				st, err := gelf.Stats()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wantGELF && st.Datagrams == 0 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond) // UDP delivery is asynchronous
+					continue
+				}
+				if (st.Datagrams > 0) != wantGELF {
+					t.Errorf("%d GELF datagrams received, want some: %v", st.Datagrams, wantGELF)
+				}
+				break
 			}
 		})
 	}
@@ -340,5 +349,45 @@ func TestWriteProtoset(t *testing.T) {
 	}
 	if last := set.File[len(set.File)-1].GetName(); last != "golden/user/v1/user.proto" {
 		t.Errorf("last file %s, want the contract after its imports", last)
+	}
+}
+
+func TestGELFSink(t *testing.T) {
+	s, err := StartGELFSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Pid() == os.Getpid() {
+		t.Fatal("the sink runs in this process, want a process of its own")
+	}
+	c, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, m := range []string{`{"a":1}`, `{"bb":2}`} {
+		if _, err := c.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := GELFSinkStats{Datagrams: 2, Bytes: 15}
+	var got GELFSinkStats
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err = s.Stats(); err != nil {
+			t.Fatal(err)
+		}
+		if got == want {
+			break
+		}
+	}
+	if got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := s.Stats(); err == nil {
+		t.Error("Stats after Close succeeded, want an error")
 	}
 }

@@ -24,56 +24,6 @@ import (
 	"github.com/golden-stack/golden/internal/testbackend"
 )
 
-// GELFSink is a UDP listener on loopback that reads GELF datagrams and
-// throws them away, counting them: a Graylog input that costs the sender
-// nothing more than the real one would.
-type GELFSink struct {
-	conn      net.PacketConn
-	datagrams atomic.Int64
-	bytes     atomic.Int64
-	done      chan struct{}
-}
-
-// StartGELFSink listens on a free loopback UDP port.
-func StartGELFSink() (*GELFSink, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("GELF sink: %w", err)
-	}
-	s := &GELFSink{conn: c, done: make(chan struct{})}
-	go s.read()
-	return s, nil
-}
-
-func (s *GELFSink) read() {
-	defer close(s.done)
-	buf := make([]byte, 65536)
-	for {
-		n, _, err := s.conn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		s.datagrams.Add(1)
-		s.bytes.Add(int64(n))
-	}
-}
-
-// Addr returns the host:port to send GELF to.
-func (s *GELFSink) Addr() string { return s.conn.LocalAddr().String() }
-
-// Datagrams returns how many datagrams arrived so far.
-func (s *GELFSink) Datagrams() int64 { return s.datagrams.Load() }
-
-// Close stops the listener.
-func (s *GELFSink) Close() error {
-	err := s.conn.Close()
-	<-s.done
-	return err
-}
-
 // OTLPSink is an OTLP/gRPC trace receiver on loopback that counts the spans
 // it is sent and discards them; it stands in for Jaeger where Jaeger is not
 // installed.

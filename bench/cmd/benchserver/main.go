@@ -4,7 +4,8 @@
 // addresses, the certificate folder and the sinks to --env as JSON
 // (bench.Env). Spans go to Jaeger when it is installed
 // (scripts/install-backends.sh jaeger), else to a discarding OTLP receiver;
-// GELF goes to a discarding UDP listener; the servers' JSON logs go to this
+// GELF goes to a discarding UDP listener in a process of its own (this
+// program started again); the servers' JSON logs go to this
 // process's stdout.
 //
 //	benchserver --env /tmp/bench/env.json [--otlp auto|jaeger|discard]
@@ -29,6 +30,7 @@ import (
 )
 
 func main() {
+	bench.ServeGELFSinkIfChild()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
@@ -127,7 +129,17 @@ func run() error {
 		return err
 	}
 	statsSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		st := bench.SinkStats{GELFDatagrams: gelf.Datagrams()}
+		g, err := gelf.Stats()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		cpu, err := bench.ReadCPU(gelf.Pid())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		st := bench.SinkStats{GELFDatagrams: g.Datagrams, GELFCPUNanos: cpu.Nanoseconds()}
 		if otlpSink != nil {
 			st.OTLPSpans = otlpSink.Spans()
 		}

@@ -22,9 +22,12 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/golden-stack/golden/bench"
 )
 
 func main() {
+	bench.ServeGELFSinkIfChild()
 	root := &cobra.Command{
 		Use:           "benchtool",
 		Short:         "Measurements and Markdown tables for scripts/bench.sh",
