@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,7 +121,7 @@ func StartJaeger(bin, configFile string, out io.Writer, timeout time.Duration, o
 	ports := map[int]int{}
 	var freeErr error
 	rendered, err := testbackend.RenderJaegerConfig(src, dir, func(int) int {
-		p, err := freePort()
+		p, err := testbackend.NewPort()
 		if err != nil {
 			freeErr = err
 		}
@@ -141,7 +140,7 @@ func StartJaeger(bin, configFile string, out io.Writer, timeout time.Duration, o
 		OTLPGRPCAddr: loopback(ports[jaegerOTLPGRPCPort]),
 		MetricsURL:   "http://" + loopback(ports[jaegerMetricsPort]) + "/metrics",
 		queryURL:     "http://" + loopback(ports[jaegerQueryPort]),
-		cmd:          exec.Command(bin, append([]string{"--config", file}, configArgs(overlays)...)...),
+		cmd:          exec.Command(bin, testbackend.JaegerArgs(file, overlays...)...),
 		dir:          dir,
 		done:         make(chan struct{}),
 	}
@@ -194,14 +193,6 @@ func (j *Jaeger) ready(client *http.Client) error {
 		return err
 	}
 	return c.Close()
-}
-
-func configArgs(files []string) []string {
-	var args []string
-	for _, f := range files {
-		args = append(args, "--config", f)
-	}
-	return args
 }
 
 // Pid returns Jaeger's process ID.
@@ -292,34 +283,9 @@ func hasLabel(labels []*dto.LabelPair, name, value string) bool {
 	return false
 }
 
-var (
-	portMu    sync.Mutex
-	handedOut = map[int]bool{}
-)
-
-// freePort returns a loopback TCP port that was free a moment ago and that
-// it never returned before in this process (see testbackend.FreePort).
-func freePort() (int, error) {
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if !handedOut[p] {
-			handedOut[p] = true
-			return p, nil
-		}
-	}
-	return 0, errors.New("no loopback port that was not handed out before in 100 tries")
-}
-
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr() (string, error) {
-	p, err := freePort()
+	p, err := testbackend.NewPort()
 	if err != nil {
 		return "", err
 	}

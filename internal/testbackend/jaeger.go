@@ -63,12 +63,8 @@ func StartJaeger(t testing.TB, configFile string, overlays ...string) *Jaeger {
 	if err := os.WriteFile(file, rendered, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--config", file}
-	for _, o := range overlays {
-		args = append(args, "--config", o)
-	}
 	j := &Jaeger{
-		Process:       StartEnv(t, jaegerEnv, bin, args...),
+		Process:       StartEnv(t, jaegerEnv, bin, JaegerArgs(file, overlays...)...),
 		OTLPGRPCAddr:  loopback(ports[jaegerOTLPGRPCPort]),
 		OTLPHTTPAddr:  loopback(ports[jaegerOTLPHTTPPort]),
 		QueryURL:      "http://" + loopback(ports[jaegerQueryPort]),
@@ -104,4 +100,14 @@ func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.It
 // configuration that runs on loopback.
 func RenderJaegerConfig(src []byte, dir string, free func(port int) int, ports map[int]int) ([]byte, error) {
 	return devstack.RenderJaegerConfig(src, dir, free, ports)
+}
+
+// JaegerArgs are Jaeger's command-line arguments for the rendered
+// configuration file and the overlays loaded after it.
+func JaegerArgs(file string, overlays ...string) []string {
+	args := []string{"--config", file}
+	for _, o := range overlays {
+		args = append(args, "--config", o)
+	}
+	return args
 }

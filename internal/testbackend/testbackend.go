@@ -9,6 +9,7 @@ package testbackend
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -43,34 +44,43 @@ func Binary(t testing.TB, name string) string {
 	return p
 }
 
-// handedOut holds every port FreePort returned in this process.
+// handedOut holds every port NewPort returned in this process.
 var handedOut = struct {
 	sync.Mutex
 	ports map[int]bool
 }{ports: map[int]bool{}}
 
-// FreePort returns a loopback TCP port that was free a moment ago and that
+// FreePort returns a loopback TCP port as NewPort does, failing t when
+// there is none.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := NewPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// NewPort returns a loopback TCP port that was free a moment ago and that
 // it never returned before in this process: the kernel may give a port
 // just closed to the next listener, so two ports asked for one backend
 // (Jaeger's query and metrics ports) could otherwise be the same.
-func FreePort(t testing.TB) int {
-	t.Helper()
+func NewPort() (int, error) {
 	handedOut.Lock()
 	defer handedOut.Unlock()
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		_ = l.Close()
 		if !handedOut.ports[p] {
 			handedOut.ports[p] = true
-			return p
+			return p, nil
 		}
 	}
-	t.Fatal("no loopback port that was not handed out before in 100 tries")
-	return 0
+	return 0, errors.New("no loopback port that was not handed out before in 100 tries")
 }
 
 // Process is a backend started by Start.
