@@ -75,8 +75,8 @@ func newBenchEnv(tb testing.TB) benchEnv {
 }
 
 // BenchmarkUnaryRPC measures one GetUser call with a ~200-byte response
-// over mTLS on loopback against each server (bare, golden, golden-nogelf,
-// peer; see the package documentation), Concurrency calls in flight over
+// over mTLS on loopback against each server of Names (see the package
+// documentation), Concurrency calls in flight over
 // Connections connections. Client and server share the process, so ns/op, B/op and
 // allocs/op include the client's part, which is the same for all of them,
 // and the background work of the instrumentation (span batching and

@@ -11,10 +11,14 @@
 //     caller authorization, per-caller rate limit, JWT verification);
 //   - golden-nogelf: golden without the GELF sink, a diagnostic variant
 //     that isolates what shipping logs costs;
+//   - golden-nolog: golden without access lines for successful calls, a
+//     diagnostic variant that isolates what the access log costs;
 //   - peer: a typical chain after go-grpc-middleware's example server
 //     (otelgrpc stats handler exporting over OTLP, the prometheus provider's
 //     server metrics with a handling-time histogram, a logrus logging
-//     interceptor, recovery).
+//     interceptor, recovery);
+//   - peer-nolog: peer without its logging interceptor, what the tracing
+//     and metrics libraries cost before any log line.
 //
 // BenchmarkUnaryRPC runs them all in one `go test -bench` run;
 // cmd/benchserver serves them for ghz; cmd/benchtool runs ghz, samples the

@@ -43,10 +43,20 @@ const (
 	// GoldenNoGELF is golden with the GELF sink off (stdout JSON logs
 	// only), a diagnostic variant that isolates what shipping logs costs.
 	GoldenNoGELF = "golden-nogelf"
+	// GoldenNoLog is golden with --access-log-sample 0: no access line for
+	// a successful call, neither on stdout nor in GELF, a diagnostic
+	// variant that isolates what the access log costs (every span and
+	// metric stays).
+	GoldenNoLog = "golden-nolog"
+	// PeerNoLog is the peer chain without its logging interceptor (spans,
+	// metrics and recovery only), a diagnostic variant: what the required
+	// tracing and metrics libraries cost before a single log line, the
+	// floor for any server that traces and measures every call with them.
+	PeerNoLog = "peer-nolog"
 )
 
-// Names lists the servers in report order, the diagnostic variant included.
-var Names = []string{Bare, Golden, GoldenNoGELF, Peer}
+// Names lists the servers in report order, the diagnostic variants included.
+var Names = []string{Bare, Golden, GoldenNoGELF, GoldenNoLog, Peer, PeerNoLog}
 
 // stopTimeout bounds how long a server may take to drain and flush.
 const stopTimeout = 20 * time.Second
@@ -93,16 +103,16 @@ func Start(name string, certs Certs, sinks Sinks) (*Server, error) {
 	case Bare:
 		return StartBare(certs)
 	case Golden:
-		return StartGolden(certs, sinks)
+		return StartGolden(Golden, certs, sinks, 1)
 	case GoldenNoGELF:
 		sinks.GELFAddr = ""
-		s, err := StartGolden(certs, sinks)
-		if s != nil {
-			s.Name = GoldenNoGELF
-		}
-		return s, err
+		return StartGolden(GoldenNoGELF, certs, sinks, 1)
+	case GoldenNoLog:
+		return StartGolden(GoldenNoLog, certs, sinks, 0)
 	case Peer:
-		return StartPeer(certs, sinks)
+		return startPeer(Peer, certs, sinks, true)
+	case PeerNoLog:
+		return startPeer(PeerNoLog, certs, sinks, false)
 	}
 	return nil, fmt.Errorf("unknown server %q: choose one of %v", name, Names)
 }
@@ -150,13 +160,14 @@ func serveGRPC(name string, g *grpc.Server, lis net.Listener, after func(context
 
 // GoldenSettings returns the kit settings of the golden server: the user
 // service's defaults on loopback with its certificate, tracing at 100%
-// exported to sinks.OTLPAddr, the JSON access log of every call, GELF over
-// UDP to sinks.GELFAddr, discovery off (no Consul).
-func GoldenSettings(certs Certs, sinks Sinks) service.Settings {
+// exported to sinks.OTLPAddr, the JSON access log of a share accessSample
+// (0 to 1) of successful calls, GELF over UDP to sinks.GELFAddr (none when
+// empty), discovery off (no Consul).
+func GoldenSettings(certs Certs, sinks Sinks, accessSample float64) service.Settings {
 	s := user.DefaultConfig().Settings
 	s.AdminAddr = "127.0.0.1:0"
 	s.TLS = certs.Files(ServerName)
-	s.Logging.Level, s.Logging.Format, s.Logging.AccessSample = "info", "json", 1
+	s.Logging.Level, s.Logging.Format, s.Logging.AccessSample = "info", "json", accessSample
 	s.Logging.GELFAddr, s.Logging.GELFProtocol = sinks.GELFAddr, "udp"
 	s.Tracing.Endpoint, s.Tracing.Insecure, s.Tracing.SampleRatio = sinks.OTLPAddr, true, 1
 	return s
@@ -172,13 +183,14 @@ var stdoutMu sync.Mutex
 
 // StartGolden serves Handler with golden's full chain, built by the user
 // service's own user.ListenGRPC (see services/user/service.go for the
-// chain, in request order), with GoldenSettings and GoldenRateLimit.
+// chain, in request order), with GoldenSettings and GoldenRateLimit, as
+// the server called name.
 //
 // The logger writes to os.Stdout as it is when the kit starts; with
 // sinks.Stdout set, os.Stdout is that file while StartGolden runs.
-func StartGolden(certs Certs, sinks Sinks) (_ *Server, err error) {
+func StartGolden(name string, certs Certs, sinks Sinks, accessSample float64) (_ *Server, err error) {
 	cfg := user.DefaultConfig()
-	cfg.Settings = GoldenSettings(certs, sinks)
+	cfg.Settings = GoldenSettings(certs, sinks, accessSample)
 	cfg.GRPC.Addr = "127.0.0.1:0"
 	cfg.GRPC.RateLimit, cfg.GRPC.RateBurst = GoldenRateLimit, int(GoldenRateLimit)
 	cfg.Token.PublicKey = certs.PublicKeyFile()
@@ -205,7 +217,7 @@ func StartGolden(certs Certs, sinks Sinks) (_ *Server, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- kit.Run(ctx, srv) }()
-	s := &Server{Name: Golden, addr: srv.Addr().String(), stop: func(stopCtx context.Context) error {
+	s := &Server{Name: name, addr: srv.Addr().String(), stop: func(stopCtx context.Context) error {
 		cancel()
 		select {
 		case err := <-done:
@@ -249,7 +261,7 @@ func startKit(s service.Settings, stdout *os.File) (*service.Kit, error) {
 // example server.
 var PeerHistogramBuckets = []float64{0.001, 0.01, 0.1, 0.3, 0.6, 1, 3, 6, 9, 20, 30, 60, 90, 120}
 
-// StartPeer serves Handler with the chain of go-grpc-middleware's example
+// startPeer serves Handler with the chain of go-grpc-middleware's example
 // server (examples/server/main.go), its token check left out:
 //
 //	mTLS -> otelgrpc stats handler (always sample, batch OTLP export to
@@ -258,8 +270,9 @@ var PeerHistogramBuckets = []float64{0.001, 0.01, 0.1, 0.3, 0.6, 1, 3, 6, 9, 20,
 //	one line per finished call) -> recovery -> Handler
 //
 // The logrus logger writes to sinks.Stdout (io.Discard when nil); the
-// peer sends no GELF.
-func StartPeer(certs Certs, sinks Sinks) (_ *Server, err error) {
+// peer sends no GELF. Without logCalls (PeerNoLog) the logging interceptor
+// is left out; the recovery handler still logs a panic.
+func startPeer(name string, certs Certs, sinks Sinks, logCalls bool) (_ *Server, err error) {
 	tlsConf, err := certs.ServerTLS()
 	if err != nil {
 		return nil, err
@@ -335,22 +348,23 @@ func StartPeer(certs Certs, sinks Sinks) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	chain := []grpc.UnaryServerInterceptor{srvMetrics.UnaryServerInterceptor(
+		grpcprom.WithExemplarFromContext(exemplarFromContext),
+		grpcprom.WithLabelsFromContext(labelsFromContext),
+	)}
+	if logCalls {
+		chain = append(chain, logging.UnaryServerInterceptor(LogrusLogger(rpcLogger),
+			logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(logTraceID)))
+	}
+	chain = append(chain, recovery.UnaryServerInterceptor(recovery.WithRecoveryHandler(onPanic)))
 	g := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop))),
-		grpc.ChainUnaryInterceptor(
-			srvMetrics.UnaryServerInterceptor(
-				grpcprom.WithExemplarFromContext(exemplarFromContext),
-				grpcprom.WithLabelsFromContext(labelsFromContext),
-			),
-			logging.UnaryServerInterceptor(LogrusLogger(rpcLogger),
-				logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(logTraceID)),
-			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandler(onPanic)),
-		),
+		grpc.ChainUnaryInterceptor(chain...),
 	)
 	userv1.RegisterUserServiceServer(g, Handler{})
 	srvMetrics.InitializeMetrics(g)
-	return serveGRPC(Peer, g, lis, tp.Shutdown), nil
+	return serveGRPC(name, g, lis, tp.Shutdown), nil
 }
 
 // LogrusLogger adapts a logrus logger to go-grpc-middleware's logging

@@ -41,11 +41,10 @@ func TestServersAnswerAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer devnull.Close()
+	// Successful calls' access lines on stdout: golden's sample is 1
+	// except golden-nolog's (0); the peer logs every call (no token
+	// check: the tokenless one succeeds too), peer-nolog none.
+	wantOKLines := map[string]int{Golden: 4, GoldenNoGELF: 4, Peer: 5}
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			otlp, err := StartOTLPSink()
@@ -58,7 +57,12 @@ func TestServersAnswerAndExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer gelf.Close()
-			srv, err := Start(name, certs, Sinks{OTLPAddr: otlp.Addr(), GELFAddr: gelf.Addr(), Stdout: devnull})
+			stdout, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdout.Close()
+			srv, err := Start(name, certs, Sinks{OTLPAddr: otlp.Addr(), GELFAddr: gelf.Addr(), Stdout: stdout})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,11 +95,18 @@ func TestServersAnswerAndExport(t *testing.T) {
 			if err := srv.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
+			logged, err := os.ReadFile(stdout.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Count(string(logged), `"grpc.code":"OK"`); got != wantOKLines[name] {
+				t.Errorf("%d access lines of successful calls on stdout, want %d", got, wantOKLines[name])
+			}
 			wantSpans := name != Bare
 			if got := otlp.Spans(); (got > 0) != wantSpans {
 				t.Errorf("%d spans exported, want spans: %v", got, wantSpans)
 			}
-			wantGELF := name == Golden
+			wantGELF := name == Golden || name == GoldenNoLog // golden-nolog ships its start and stop lines
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				st, err := gelf.Stats()

@@ -4,7 +4,8 @@
 # bench/RESULTS.md. bench/README.md describes the method.
 #
 #   1. per-RPC cost: go test -bench BenchmarkUnaryRPC (bare, golden,
-#      golden-nogelf, peer over mTLS on loopback) and BenchmarkJWTVerify;
+#      golden-nogelf, golden-nolog, peer, peer-nolog over mTLS on loopback)
+#      and BenchmarkJWTVerify;
 #   2. throughput and latency: ghz against the same servers (bench/cmd/benchserver);
 #   3. log calls: observability/logging's BenchmarkLogCall;
 #   4. memory: VmRSS of user, auth and gateway as separate `golden serve`
@@ -15,10 +16,10 @@
 #      GOMEMLIMIT they are deployed with.
 #
 # Everything listens on loopback, every step is bounded in time, and every
-# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 8 minutes
+# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 9 minutes
 # on 2 cores once the backends are built. Knobs (environment):
 #
-#   BENCH_COUNT=3        go test -count of the benchmarks
+#   BENCH_COUNT=3        rounds of the benchmarks (medians over them)
 #   BENCH_TIME=2s        go test -benchtime of BenchmarkUnaryRPC
 #   BENCH_GHZ_DURATION=15s  length of each flat-out ghz run (one per server)
 #   BENCH_GHZ_FIXED=10s  length of each fixed-rate ghz run (0s: none)
@@ -109,15 +110,19 @@ step "building" 600 bash -c "
 	$GO test -c -o '$TMP/logging.test' ./observability/logging"
 
 # 1. Per-RPC cost. Test binaries run in their package folder, where the
-# benchmarks find ../jaeger/config.yaml.
-step "per-RPC benchmarks (BenchmarkUnaryRPC, BenchmarkJWTVerify; -count $COUNT)" 420 bash -c "
-	cd bench && '$TMP/bench.test' -test.run '^\$' -test.bench 'BenchmarkUnaryRPC|BenchmarkJWTVerify' \
-		-test.benchtime '$BENCHTIME' -test.count '$COUNT' -test.timeout 6m -test.v >'$TMP/rpc.txt' 2>&1"
+# benchmarks find ../jaeger/config.yaml. COUNT rounds of -count 1 rather
+# than one -count COUNT, which would run each server's rounds back to back:
+# interleaved, a slow minute of the machine weighs on every server alike.
+step "per-RPC benchmarks (BenchmarkUnaryRPC, BenchmarkJWTVerify; $COUNT rounds)" 600 bash -c "
+	cd bench && for i in \$(seq '$COUNT'); do
+		'$TMP/bench.test' -test.run '^\$' -test.bench 'BenchmarkUnaryRPC|BenchmarkJWTVerify' \
+			-test.benchtime '$BENCHTIME' -test.count 1 -test.timeout 3m -test.v >>'$TMP/rpc.txt' 2>&1 || exit
+	done"
 SPAN_SINK=$(sed -n 's/.*spans go to \([^;]*\);.*/\1/p' "$TMP/rpc.txt" | head -1)
 
 # 3 before 2: the log benchmarks are in-process and short.
-step "log-call benchmarks (observability/logging BenchmarkLogCall; -count $COUNT)" 300 bash -c "
-	cd observability/logging && '$TMP/logging.test' -test.run '^\$' -test.bench 'BenchmarkLogCall' \
+step "log-call benchmarks (observability/logging BenchmarkLogCall, BenchmarkAccessLog; -count $COUNT)" 300 bash -c "
+	cd observability/logging && '$TMP/logging.test' -test.run '^\$' -test.bench 'BenchmarkLogCall|BenchmarkAccessLog' \
 		-test.benchtime 1s -test.count '$COUNT' -test.timeout 4m >'$TMP/log.txt' 2>&1"
 
 # 2. ghz and 4. RSS against servers in another process.
@@ -185,7 +190,7 @@ well below the core count means nobody else was competing when it began.
 
 GetUser over mTLS (TLS 1.3, client certificate) on loopback, 32 calls in
 flight over 4 connections (\`b.RunParallel\`),
-median of $COUNT runs of -benchtime $BENCHTIME, client and server in one
+median of $COUNT interleaved rounds of -benchtime $BENCHTIME, client and server in one
 process. \`cpu-ns/op\` is the process's CPU time per call.
 
 EOF
@@ -201,7 +206,7 @@ EOF
 	cat "$TMP/ghz.md"
 	cat <<EOF
 
-## 3. Log calls (observability/logging BenchmarkLogCall)
+## 3. Log calls (observability/logging BenchmarkLogCall, BenchmarkAccessLog)
 
 One \`log.WithContext(ctx).WithField(...).Info(...)\` per op from one
 goroutine, stdout discarded, median of $COUNT runs of -benchtime 1s.

@@ -3,10 +3,18 @@ package logging
 import (
 	"context"
 	"io"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 )
 
 // BenchmarkLogCall measures one request-path log call,
@@ -51,6 +59,69 @@ func BenchmarkLogCall(b *testing.B) {
 			_ = l.Close(cctx)
 		})
 	}
+}
+
+// BenchmarkAccessLog measures the access line of one successful unary
+// call (UnaryServerInterceptor around a handler that answers at once, on a
+// request's context: request ID, trace, caller, peer), written to
+// /dev/null as an *os.File (a real write system call per line, as on
+// stdout), GELF off: serially, and from 32 goroutines on GOMAXPROCS cores,
+// where the logger's lock and the write are shared. cpu-ns/op is the
+// process's CPU time per line.
+func BenchmarkAccessLog(b *testing.B) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devnull.Close()
+	l, err := New(DefaultConfig(), "user", "user-1", nil, WithOutput(devnull))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = l.Close(ctx)
+	}()
+	access := UnaryServerInterceptor(l.Entry(), 1)
+	ctx, _ := requestContext()
+	ctx = peer.NewContext(ctx, &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40312}})
+	info := &grpc.UnaryServerInfo{FullMethod: userv1.UserService_GetUser_FullMethodName}
+	req, resp := &userv1.GetUserRequest{Id: "0b6d8f8e-6c2e-4a59-9f0e-3f1f5d2b7a10"}, &userv1.GetUserResponse{}
+	handler := func(context.Context, any) (any, error) { return resp, nil }
+	call := func() {
+		if _, err := access(ctx, req, info, handler); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu0 := processCPU(b)
+		for b.Loop() {
+			call()
+		}
+		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+		cpu0 := processCPU(b)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				call()
+			}
+		})
+		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	})
+}
+
+// processCPU returns the user and system CPU time of this process so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRedactString measures the redaction of a message without

@@ -1,6 +1,6 @@
-// Command benchserver serves the benchmark servers of package bench (bare,
-// golden, golden-nogelf, peer) on loopback until SIGINT or SIGTERM, for ghz
-// and the other tools of scripts/bench.sh. Once they listen it writes their
+// Command benchserver serves the benchmark servers of package bench
+// (bench.Names) on loopback until SIGINT or SIGTERM, for ghz and the other
+// tools of scripts/bench.sh. Once they listen it writes their
 // addresses, the certificate folder and the sinks to --env as JSON
 // (bench.Env). Spans go to Jaeger when it is installed
 // (scripts/install-backends.sh jaeger), else to a discarding OTLP receiver;
