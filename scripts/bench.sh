@@ -7,7 +7,8 @@
 #      golden-nogelf, golden-nolog, peer, peer-nolog over mTLS on loopback)
 #      and BenchmarkJWTVerify;
 #   2. throughput and latency: ghz against the same servers (bench/cmd/benchserver);
-#   3. log calls: observability/logging's BenchmarkLogCall;
+#   3. log calls: observability/logging's BenchmarkLogCall and
+#      BenchmarkAccessLog;
 #   4. memory: VmRSS of user, auth and gateway as separate `golden serve`
 #      processes, idle and under load;
 #   5. the tracing pipeline: CPU of those processes and of Jaeger per
