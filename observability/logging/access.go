@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/felixge/httpsnoop"
@@ -84,7 +85,7 @@ func UnaryServerInterceptor(log *logrus.Entry, sample float64) grpc.UnaryServerI
 		if err != nil {
 			e.Data[logrus.ErrorKey] = status.Convert(err).Message()
 		}
-		e.Log(rpcLevel(code), msgUnary)
+		logAccess(e, rpcLevel(code), msgUnary)
 		return resp, err
 	}
 }
@@ -113,20 +114,40 @@ func StreamServerInterceptor(log *logrus.Entry, sample float64) grpc.StreamServe
 		if err != nil {
 			e.Data[logrus.ErrorKey] = status.Convert(err).Message()
 		}
-		e.Log(rpcLevel(code), msgStream)
+		logAccess(e, rpcLevel(code), msgStream)
 		return err
 	}
 }
 
+// accessEntries holds access entries, with their field maps, between
+// calls: Entry.Log copies the entry and its fields before any hook or the
+// formatter sees them, so the one accessEntry built is free again once
+// Log returns (logAccess), and the next call reuses its map.
+var accessEntries = sync.Pool{New: func() any { return new(logrus.Entry) }}
+
 // accessEntry returns an entry of log's logger, on ctx, with log's fields
 // in a map with room for the access fields and those the context hook adds.
 // It stands in for log.WithContext(ctx).WithFields(...), which would copy
-// the fields once per call each; the caller owns the entry and adds to its
-// Data directly.
+// the fields once per call each; the caller owns the entry, adds to its
+// Data directly and writes it with logAccess (or drops it).
 func accessEntry(log *logrus.Entry, ctx context.Context) *logrus.Entry {
-	data := make(logrus.Fields, len(log.Data)+16)
-	maps.Copy(data, log.Data)
-	return &logrus.Entry{Logger: log.Logger, Data: data, Context: ctx}
+	e := accessEntries.Get().(*logrus.Entry)
+	if e.Data == nil {
+		e.Data = make(logrus.Fields, len(log.Data)+16)
+	}
+	maps.Copy(e.Data, log.Data)
+	e.Logger, e.Context = log.Logger, ctx
+	return e
+}
+
+// logAccess writes e, an entry of accessEntry, at level and gives it back
+// to accessEntries.
+func logAccess(e *logrus.Entry, level logrus.Level, msg string) {
+	e.Log(level, msg)
+	data := e.Data
+	clear(data)
+	*e = logrus.Entry{Data: data}
+	accessEntries.Put(e)
 }
 
 // accessRPC builds the entry with the fields every RPC access entry has.
@@ -197,7 +218,7 @@ func HTTPMiddleware(log *logrus.Entry, sample float64, next http.Handler) http.H
 		if m.Code < 400 && !smp.keep() {
 			return
 		}
-		accessHTTP(log, r, m.Code, start, body, m.Written).Log(httpLevel(m.Code), msgHTTP)
+		logAccess(accessHTTP(log, r, m.Code, start, body, m.Written), httpLevel(m.Code), msgHTTP)
 	})
 }
 

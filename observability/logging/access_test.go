@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -321,5 +323,63 @@ func TestLoggerAccessMethods(t *testing.T) {
 		func(any, grpc.ServerStream) error { return nil })
 	if s := out.String(); s != "" {
 		t.Errorf("sample 0 from the config still logged successes:\n%s", s)
+	}
+}
+
+// keepHook keeps every entry it is given, as a hook that ships entries
+// later may.
+type keepHook struct {
+	mu      sync.Mutex
+	entries []*logrus.Entry
+}
+
+func (*keepHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *keepHook) Fire(e *logrus.Entry) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.entries = append(h.entries, e)
+	return nil
+}
+
+// TestAccessEntriesAreNotSharedWithHooks checks what the reuse of access
+// entries rests on: hooks and the formatter get logrus's copy of the entry
+// and of its fields, never the reused one, so the next access line leaves
+// an entry a hook kept as it was.
+func TestAccessEntriesAreNotSharedWithHooks(t *testing.T) {
+	l, out, _ := newLogger(t, nil)
+	keep := &keepHook{}
+	l.Logger().AddHook(keep)
+	access := UnaryServerInterceptor(l.Entry(), 1)
+	ctx := requestid.NewContext(context.Background(), "req-0001-abcd")
+	calls := []struct {
+		method string
+		err    error
+	}{
+		{"/golden.user.v1.UserService/GetUser", nil},
+		{"/golden.user.v1.UserService/ListUsers", status.Error(codes.NotFound, "no such page")},
+		{"/golden.user.v1.UserService/GetUser", nil},
+	}
+	for _, c := range calls {
+		handler := func(context.Context, any) (any, error) { return nil, c.err }
+		if _, err := access(ctx, nil, &grpc.UnaryServerInfo{FullMethod: c.method}, handler); status.Code(err) != status.Code(c.err) {
+			t.Fatalf("%s: %v", c.method, err)
+		}
+	}
+	if len(keep.entries) != len(calls) {
+		t.Fatalf("the hook got %d entries, want %d", len(keep.entries), len(calls))
+	}
+	for i, c := range calls {
+		e := keep.entries[i]
+		_, method := splitMethod(c.method)
+		if e.Data[FieldGRPCMethod] != method || e.Data["grpc.code"] != status.Code(c.err).String() || e.Context != ctx {
+			t.Errorf("entry %d kept by the hook changed: method %v, code %v, context kept %v", i, e.Data[FieldGRPCMethod], e.Data["grpc.code"], e.Context == ctx)
+		}
+		if _, ok := e.Data[logrus.ErrorKey]; ok != (c.err != nil) {
+			t.Errorf("entry %d: error field present %v, want %v", i, ok, c.err != nil)
+		}
+	}
+	if got := len(out.entries(t)); got != len(calls) {
+		t.Errorf("%d lines on stdout, want %d", got, len(calls))
 	}
 }
