@@ -35,8 +35,7 @@ type benchEnv struct {
 // newBenchEnv makes certificates, a token and the sinks: Jaeger when it is
 // installed (scripts/install-backends.sh jaeger), else a discarding OTLP
 // receiver in this process; a discarding GELF UDP listener in a process of
-// its own; /dev/null as
-// the servers' stdout.
+// its own; /dev/null as the servers' stdout.
 func newBenchEnv(tb testing.TB) benchEnv {
 	tb.Helper()
 	certs, err := EnsureCerts(filepath.Join(tb.TempDir(), "certs"))
@@ -76,8 +75,8 @@ func newBenchEnv(tb testing.TB) benchEnv {
 
 // BenchmarkUnaryRPC measures one GetUser call with a ~200-byte response
 // over mTLS on loopback against each server of Names (see the package
-// documentation), Concurrency calls in flight over
-// Connections connections. Client and server share the process, so ns/op, B/op and
+// documentation), Concurrency calls in flight over Connections
+// connections. Client and server share the process, so ns/op, B/op and
 // allocs/op include the client's part, which is the same for all of them,
 // and the background work of the instrumentation (span batching and
 // export, the GELF sink): the differences between servers are the

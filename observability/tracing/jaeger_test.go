@@ -88,6 +88,23 @@ func fetchTrace(t *testing.T, queryURL string, id trace.TraceID, want int) jaege
 	return jaegerTrace{}
 }
 
+// jaegerProvider returns a provider of service exporting to j, with the
+// default configuration as modify leaves it (nil: unchanged). The test
+// shuts it down.
+func jaegerProvider(t *testing.T, j *testbackend.Jaeger, service string, modify func(*Config), opts ...Option) *Provider {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Endpoint = j.OTLPGRPCAddr
+	if modify != nil {
+		modify(&cfg)
+	}
+	p, err := New(cfg, service, append([]Option{WithLogger(quietLogger())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestJaegerConfigRenders(t *testing.T) {
 	src, err := os.ReadFile(jaegerConfig)
 	if err != nil {
@@ -126,14 +143,7 @@ func TestJaegerIntegration(t *testing.T) {
 	j := testbackend.StartJaeger(t, jaegerConfig)
 
 	newProvider := func(service string) *Provider {
-		cfg := DefaultConfig()
-		cfg.Endpoint = j.OTLPGRPCAddr
-		cfg.Environment = "integration"
-		p, err := New(cfg, service, WithLogger(quietLogger()), WithInstanceID(service+"-1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return jaegerProvider(t, j, service, func(c *Config) { c.Environment = "integration" }, WithInstanceID(service+"-1"))
 	}
 	gateway, user := newProvider("gateway"), newProvider("user")
 	health := dial(t, gateway, startGRPC(t, user))
@@ -243,13 +253,7 @@ func TestJaegerGoesDown(t *testing.T) {
 		t.Skip("needs the real Jaeger")
 	}
 	j := testbackend.StartJaeger(t, jaegerConfig)
-	cfg := DefaultConfig()
-	cfg.Endpoint = j.OTLPGRPCAddr
-	cfg.QueueSize = 64
-	p, err := New(cfg, "gateway", WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := jaegerProvider(t, j, "gateway", func(c *Config) { c.QueueSize = 64 })
 	srv := httptest.NewServer(requestid.Middleware(p.Middleware(workHandler())))
 	defer srv.Close()
 	get := func() {
@@ -277,7 +281,7 @@ func TestJaegerGoesDown(t *testing.T) {
 	for range 300 {
 		get()
 	}
-	err = shutdownReturns(t, p, 2*time.Second)
+	err := shutdownReturns(t, p, 2*time.Second)
 	t.Logf("Shutdown with Jaeger gone: %v", err)
 	noExportGoroutines(t)
 }
@@ -293,16 +297,7 @@ func TestJaegerTailSampling(t *testing.T) {
 		t.Skip("needs the real Jaeger")
 	}
 	j := testbackend.StartJaeger(t, jaegerConfig, "../../jaeger/tail-sampling.yaml")
-	newProvider := func(service string) *Provider {
-		cfg := DefaultConfig()
-		cfg.Endpoint = j.OTLPGRPCAddr
-		p, err := New(cfg, service, WithLogger(quietLogger()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	gateway, user := newProvider("gateway"), newProvider("user")
+	gateway, user := jaegerProvider(t, j, "gateway", nil), jaegerProvider(t, j, "user", nil)
 	health := dial(t, gateway, startGRPC(t, user))
 	tracer := gateway.Tracer()
 	request := func(name, service string, start time.Time) trace.TraceID {

@@ -73,7 +73,6 @@ type samplingResult struct {
 	accepted, stored  float64            // spans Jaeger received, and wrote
 	kept              map[string]float64 // traces tail sampling kept, by policy
 	keptAll, decided  float64            // traces it kept and decided, in all
-	failedRequests    int64              // deliberate and unexpected failures
 	servicesByProcess map[string]time.Duration
 	peakRSS           map[string]uint64 // VmHWM at the end, bytes
 }
@@ -211,8 +210,12 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 	const global = "otelcol_processor_tail_sampling_global_count_traces_sampled"
 	r.keptAll = after.metrics.Sum(global, "sampled", "true") - before.metrics.Sum(global, "sampled", "true")
 	r.decided = after.metrics.Sum(global) - before.metrics.Sum(global)
-	r.failedRequests = r.summary.ExpectedFailures + r.summary.UnexpectedFailures
 	return r, nil
+}
+
+// failed counts the load's failed requests, deliberate and unexpected.
+func (r samplingResult) failed() float64 {
+	return float64(r.summary.ExpectedFailures + r.summary.UnexpectedFailures)
 }
 
 type samplingCounters struct {
@@ -260,8 +263,8 @@ func samplingLoad(ctx context.Context, target string, rate float64, d time.Durat
 }
 
 func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []samplingResult) {
-	fmt.Fprintf(w, "user, auth and gateway as separate `golden serve` processes (as in section 4, with `--bcrypt-cost 4` and per-caller rate limits of 4× the load), spans to a Jaeger of their own (jaeger/config.yaml, Badger on disk), fresh for each row. Load: internal/loadgen at %s requests/s through the gateway for %s after %s of warm-up, mix %s (reads, and the four deliberate faults: 401s and 404s). CPU from /proc/<pid>/stat over the load and %s after it (Jaeger's batches and tail-sampling decisions).\n\n",
-		bench.Num(f.rate, 0), f.load, f.warmup, samplingMixText(), f.settle)
+	fmt.Fprintf(w, "user, auth and gateway as separate `golden serve` processes (as in section 4, with `--bcrypt-cost 4` and per-caller rate limits of 4× the load), spans to a Jaeger of their own (jaeger/config.yaml, Badger on disk), fresh for each row. Load: internal/loadgen at %s requests/s through the gateway for %s after %s of warm-up, mix `%s` (reads, and the four deliberate faults: 401s and 404s). CPU from /proc/<pid>/stat over the load and %s after it (Jaeger's batches and tail-sampling decisions).\n\n",
+		bench.Num(f.rate, 0), f.load, f.warmup, samplingMix.String(), f.settle)
 	t := bench.Table{
 		Header: []string{"traces", "requests", "failed (deliberate)", "services CPU per request", "Jaeger CPU per request", "spans to Jaeger per request", "Jaeger CPU per span received", "spans stored per request"},
 		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true},
@@ -274,7 +277,7 @@ func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []sam
 			perSpan = micro(r.jaeger, r.accepted)
 		}
 		t.Rows = append(t.Rows, []string{
-			c.name, bench.Num(n, 0), bench.Num(float64(r.failedRequests), 0),
+			c.name, bench.Num(n, 0), bench.Num(r.failed(), 0),
 			micro(r.services, n), micro(r.jaeger, n), bench.Num(r.accepted/n, 2), perSpan, bench.Num(r.stored/n, 2),
 		})
 	}
@@ -294,7 +297,7 @@ func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []sam
 		us(head, head.jaeger), cores(head, head.jaeger), us(head, head.services))
 	fmt.Fprintf(w, "- **Tail sampling**: Jaeger %s per request (%s cores), the services %s. Jaeger decided %s traces and kept %s: %s with an error span (the load had %s failed requests), %s slow, %s by the 10%% ratio (a trace can match several); it stored %.0f%% of the spans it received.\n",
 		us(tailRes, tailRes.jaeger), cores(tailRes, tailRes.jaeger), us(tailRes, tailRes.services),
-		bench.Num(tailRes.decided, 0), bench.Num(tailRes.keptAll, 0), bench.Num(tailRes.kept["errors"], 0), bench.Num(float64(tailRes.failedRequests), 0),
+		bench.Num(tailRes.decided, 0), bench.Num(tailRes.keptAll, 0), bench.Num(tailRes.kept["errors"], 0), bench.Num(tailRes.failed(), 0),
 		bench.Num(tailRes.kept["slow"], 0), bench.Num(tailRes.kept["sample"], 0), 100*ratio(tailRes.stored, tailRes.accepted))
 	var parts []string
 	for _, name := range bench.ServiceNames {
@@ -302,11 +305,6 @@ func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []sam
 	}
 	fmt.Fprintf(w, "- Services CPU per request with every trace, by process: %s. Load generator: %s requests, p50 %.1f ms, p99 %.1f ms (every trace).\n",
 		strings.Join(parts, ", "), bench.Num(float64(all.summary.Requests), 0), all.summary.Latency.P50, all.summary.Latency.P99)
-}
-
-func samplingMixText() string {
-	m := samplingMix
-	return "`" + m.String() + "`"
 }
 
 // micro is d/n in microseconds, as "12.3 µs".
