@@ -151,6 +151,15 @@ func (f *Fleet) PIDs() map[string]int {
 	return out
 }
 
+// MetricsURLs returns the /metrics URL of each service's admin port by name.
+func (f *Fleet) MetricsURLs() map[string]string {
+	out := map[string]string{}
+	for _, p := range f.procs {
+		out[p.name] = "http://" + p.admin + "/metrics"
+	}
+	return out
+}
+
 // Stop sends SIGTERM to every service, gateway first, and waits for each
 // (SIGKILL after 20s). It reports services that had exited before it.
 func (f *Fleet) Stop() error {

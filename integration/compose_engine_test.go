@@ -456,12 +456,38 @@ func TestComposeStackOnDockerEngine(t *testing.T) {
 	s.failures("Consul stopped 60 s and started", from, time.Now())
 
 	// Jaeger stopped for 60 s, then started: the services keep serving,
-	// and their spans reach it again.
+	// count the spans they could not deliver, and their spans reach it
+	// again.
+	spanTotal := func(metric string) (float64, error) {
+		return promQuery(s.signedIn("PROMETHEUS_PORT", "PROMETHEUS_PASSWORD"), `sum(`+metric+`{job="golden"})`)
+	}
+	droppedBefore, err := spanTotal("golden_trace_spans_dropped_total")
+	if err != nil {
+		t.Errorf("spans dropped before Jaeger's outage: %v", err)
+	}
 	from = time.Now()
 	s.outage("jaeger", 60*time.Second)
 	jaegerBack := time.Now()
+	exportedBack, err := spanTotal("golden_trace_spans_exported_total")
+	if err != nil {
+		t.Errorf("spans exported when Jaeger is back: %v", err)
+	}
 	eventually(t, 90*time.Second, "new traces in Jaeger after its restart", func() error {
 		return composeTraceThroughStore(s.signedIn("JAEGER_PORT", "JAEGER_PASSWORD"), jaegerBack)
+	})
+	eventually(t, time.Minute, "the spans lost while Jaeger was away counted in Prometheus", func() error {
+		dropped, err := spanTotal("golden_trace_spans_dropped_total")
+		if err == nil && dropped <= droppedBefore {
+			err = fmt.Errorf("golden_trace_spans_dropped_total %.0f, %.0f before the outage", dropped, droppedBefore)
+		}
+		return err
+	})
+	eventually(t, time.Minute, "spans exported again in Prometheus", func() error {
+		exported, err := spanTotal("golden_trace_spans_exported_total")
+		if err == nil && exported <= exportedBack {
+			err = fmt.Errorf("golden_trace_spans_exported_total %.0f, %.0f when Jaeger came back", exported, exportedBack)
+		}
+		return err
 	})
 	s.failures("Jaeger stopped 60 s and started", from, time.Now())
 

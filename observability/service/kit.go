@@ -100,7 +100,7 @@ func (k *Kit) start(build metrics.BuildInfo) error {
 	}
 	k.Log = k.Logger.Entry()
 	if k.Tracing, err = tracing.New(s.Tracing, s.Name,
-		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithLogger(k.Log),
+		tracing.WithServiceVersion(s.Version), tracing.WithInstanceID(k.Instance), tracing.WithLogger(k.Log), tracing.WithRegisterer(k.Registry),
 		tracing.WithAttributes(tracing.TrackKey.String(s.Track))); err != nil {
 		return err
 	}

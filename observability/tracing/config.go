@@ -24,8 +24,9 @@ type Config struct {
 	SampleRatio float64
 	// Environment is the deployment.environment.name resource attribute.
 	Environment string
-	// QueueSize bounds the spans waiting for export; when full, new spans
-	// are dropped rather than slowing requests down.
+	// QueueSize bounds the spans waiting for export, the batch being
+	// exported included; when full, new spans are dropped (and counted)
+	// rather than slowing requests down.
 	QueueSize int
 }
 
@@ -50,7 +51,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Insecure, "otlp-insecure", c.Insecure, "send spans to --otlp-endpoint without TLS")
 	fs.Float64Var(&c.SampleRatio, "trace-sample-ratio", c.SampleRatio, "fraction of new traces sampled, 0 to 1 (a caller's sampling decision is kept)")
 	fs.StringVar(&c.Environment, "deployment-environment", c.Environment, "deployment environment recorded on every span (deployment.environment.name)")
-	fs.IntVar(&c.QueueSize, "trace-queue-size", c.QueueSize, "spans buffered for export; beyond it spans are dropped, never waited for")
+	fs.IntVar(&c.QueueSize, "trace-queue-size", c.QueueSize, "spans buffered for export; beyond it spans are dropped (golden_trace_spans_dropped_total), never waited for")
 }
 
 // Validate checks the settings.

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/golden-stack/golden/internal/testbackend"
 	"github.com/golden-stack/golden/observability/requestid"
 )
@@ -253,7 +255,8 @@ func TestJaegerGoesDown(t *testing.T) {
 		t.Skip("needs the real Jaeger")
 	}
 	j := testbackend.StartJaeger(t, jaegerConfig)
-	p := jaegerProvider(t, j, "gateway", func(c *Config) { c.QueueSize = 64 })
+	reg := prometheus.NewRegistry()
+	p := jaegerProvider(t, j, "gateway", func(c *Config) { c.QueueSize = 64 }, WithRegisterer(reg))
 	srv := httptest.NewServer(requestid.Middleware(p.Middleware(workHandler())))
 	defer srv.Close()
 	get := func() {
@@ -276,10 +279,20 @@ func TestJaegerGoesDown(t *testing.T) {
 	if err := p.ForceFlush(ctx); err != nil {
 		t.Fatalf("ForceFlush with Jaeger up: %v", err)
 	}
+	// Each request ends two spans: the server's and its handler's work.
+	if c := readSpanCounts(t, reg); c != (spanCounts{exported: 2}) {
+		t.Fatalf("one request with Jaeger up: %+v, want its 2 spans exported", c)
+	}
 
 	j.Stop()
 	for range 300 {
 		get()
+	}
+	// Every span is accounted for: none delivered, and the queue of 64
+	// full, so most are counted as dropped.
+	c := readSpanCounts(t, reg)
+	if c.exported != 2 || c.ended() != 602 || c.queueFull == 0 {
+		t.Errorf("300 requests with Jaeger down: %+v, want 2 exported and the other 600 queued or dropped, some as queue_full", c)
 	}
 	err := shutdownReturns(t, p, 2*time.Second)
 	t.Logf("Shutdown with Jaeger gone: %v", err)

@@ -6,7 +6,9 @@
 // Tracing never stands in a request's way. The exporter connects lazily and
 // sends spans from a background goroutine through a bounded queue; when
 // Jaeger is slow or down the queue fills and further spans are dropped, so a
-// request costs the same whether Jaeger is up, down or not configured.
+// request costs the same whether Jaeger is up, down or not configured. Every
+// dropped span is counted (golden_trace_spans_dropped_total, see
+// WithRegisterer).
 //
 // Wiring, in a service:
 //
@@ -30,6 +32,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -73,6 +76,7 @@ type options struct {
 	instanceID string
 	exporter   sdktrace.SpanExporter
 	log        logrus.FieldLogger
+	reg        prometheus.Registerer
 	attrs      []attribute.KeyValue
 }
 
@@ -125,6 +129,14 @@ func WithLogger(l logrus.FieldLogger) Option {
 			o.log = l
 		}
 	}
+}
+
+// WithRegisterer registers the export pipeline's metrics on reg:
+// golden_trace_spans_exported_total, golden_trace_spans_dropped_total by
+// reason and golden_trace_spans_queued. Nothing is registered when export is
+// off.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(o *options) { o.reg = reg }
 }
 
 // New returns the tracer provider of the service named service, exporting
@@ -186,12 +198,21 @@ func New(cfg Config, service string, opts ...Option) (*Provider, error) {
 		sdkOpts = append(sdkOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))))
 	}
 	if exporter != nil {
-		// Without WithBlocking a full queue drops spans instead of
-		// blocking the request that ended them.
-		sdkOpts = append(sdkOpts, sdktrace.WithBatcher(exporter,
-			sdktrace.WithMaxQueueSize(cfg.QueueSize),
+		// A full queue drops spans instead of blocking the request that
+		// ended them; the account counts each one. The processor's own
+		// queue has a slot more than the account admits, for ForceFlush's
+		// marker.
+		account := newExportAccount(cfg.QueueSize)
+		if o.reg != nil {
+			if err := account.register(o.reg); err != nil {
+				return nil, fmt.Errorf("tracing: metrics: %w", err)
+			}
+		}
+		batcher := sdktrace.NewBatchSpanProcessor(countingExporter{exporter, account},
+			sdktrace.WithMaxQueueSize(cfg.QueueSize+1),
 			sdktrace.WithMaxExportBatchSize(min(maxExportBatchSize, cfg.QueueSize)),
-		))
+		)
+		sdkOpts = append(sdkOpts, sdktrace.WithSpanProcessor(admittingProcessor{batcher, account}))
 	}
 	// With export off the provider has no processor: spans still get IDs
 	// and sampling decisions that propagate downstream, and are discarded

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/golden-stack/golden/observability/requestid"
 )
 
@@ -69,7 +71,8 @@ func TestJaegerUnreachable(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Endpoint = closedAddr(t)
 	cfg.QueueSize = 64 // fills quickly, so dropping is exercised too
-	p, err := New(cfg, "gateway", WithLogger(quietLogger()))
+	reg := prometheus.NewRegistry()
+	p, err := New(cfg, "gateway", WithLogger(quietLogger()), WithRegisterer(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +93,11 @@ func TestJaegerUnreachable(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d: status %d", i, resp.StatusCode)
 		}
+	}
+	// Nothing reached the closed port and no span is lost uncounted: two
+	// per request (the server's and its handler's work).
+	if c := readSpanCounts(t, reg); c.exported != 0 || c.ended() != 2*n || c.queueFull == 0 {
+		t.Errorf("%d requests, nothing listening: %+v, want the %d spans queued or dropped, some as queue_full", n, c, 2*n)
 	}
 	// Spans are queued and an export is retrying against the closed port:
 	// Shutdown must give up at its deadline rather than wait for retries.

@@ -75,6 +75,25 @@ type samplingResult struct {
 	keptAll, decided  float64            // traces it kept and decided, in all
 	servicesByProcess map[string]time.Duration
 	peakRSS           map[string]uint64 // VmHWM at the end, bytes
+	// spans the services dropped on their way to Jaeger, by reason
+	// (golden_trace_spans_dropped_total)
+	dropped map[string]float64
+}
+
+// droppedSpans is the name of the services' counter of spans lost before
+// Jaeger.
+const droppedSpans = "golden_trace_spans_dropped_total"
+
+// dropReasons are its reason label's values.
+var dropReasons = []string{"queue_full", "export_error"}
+
+// droppedAll is every span the services dropped.
+func (r samplingResult) droppedAll() float64 {
+	var n float64
+	for _, v := range r.dropped {
+		n += v
+	}
+	return n
 }
 
 func runSampling(ctx context.Context, w io.Writer, f samplingFlags) error {
@@ -171,7 +190,7 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 			return r, err
 		}
 	}
-	before, err := readSamplingCounters(j, pids)
+	before, err := readSamplingCounters(j, fleet)
 	if err != nil {
 		return r, err
 	}
@@ -181,7 +200,7 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 	if err := bench.Wait(ctx, f.settle); err != nil {
 		return r, err
 	}
-	after, err := readSamplingCounters(j, pids)
+	after, err := readSamplingCounters(j, fleet)
 	if err != nil {
 		return r, err
 	}
@@ -200,6 +219,12 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 		r.peakRSS[name] = m.HWM
 	}
 	r.jaeger = after.jaegerCPU - before.jaegerCPU
+	r.dropped = map[string]float64{}
+	for name := range pids {
+		for _, reason := range dropReasons {
+			r.dropped[reason] += after.services[name].Sum(droppedSpans, "reason", reason) - before.services[name].Sum(droppedSpans, "reason", reason)
+		}
+	}
 	r.accepted = after.metrics.Sum("otelcol_receiver_accepted_spans") - before.metrics.Sum("otelcol_receiver_accepted_spans")
 	r.stored = after.metrics.Sum("otelcol_exporter_sent_spans") - before.metrics.Sum("otelcol_exporter_sent_spans")
 	const tailSampled = "otelcol_processor_tail_sampling_count_traces_sampled"
@@ -220,15 +245,21 @@ func (r samplingResult) failed() float64 {
 
 type samplingCounters struct {
 	cpu       map[string]time.Duration
+	services  map[string]bench.CollectorMetrics // each service's /metrics
 	jaegerCPU time.Duration
-	metrics   bench.CollectorMetrics
+	metrics   bench.CollectorMetrics // Jaeger's
 }
 
-func readSamplingCounters(j *bench.Jaeger, pids map[string]int) (samplingCounters, error) {
-	c := samplingCounters{cpu: map[string]time.Duration{}}
+func readSamplingCounters(j *bench.Jaeger, fleet *bench.Fleet) (samplingCounters, error) {
+	c := samplingCounters{cpu: map[string]time.Duration{}, services: map[string]bench.CollectorMetrics{}}
 	var err error
-	for name, pid := range pids {
+	for name, pid := range fleet.PIDs() {
 		if c.cpu[name], err = bench.ReadCPU(pid); err != nil {
+			return c, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	for name, url := range fleet.MetricsURLs() {
+		if c.services[name], err = bench.ScrapeCollector(url); err != nil {
 			return c, fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -266,8 +297,8 @@ func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []sam
 	fmt.Fprintf(w, "user, auth and gateway as separate `golden serve` processes (as in section 4, with `--bcrypt-cost 4` and per-caller rate limits of 4× the load), spans to a Jaeger of their own (jaeger/config.yaml, Badger on disk), fresh for each row. Load: internal/loadgen at %s requests/s through the gateway for %s after %s of warm-up, mix `%s` (reads, and the four deliberate faults: 401s and 404s). CPU from /proc/<pid>/stat over the load and %s after it (Jaeger's batches and tail-sampling decisions).\n\n",
 		bench.Num(f.rate, 0), f.load, f.warmup, samplingMix.String(), f.settle)
 	t := bench.Table{
-		Header: []string{"traces", "requests", "failed (deliberate)", "services CPU per request", "Jaeger CPU per request", "spans to Jaeger per request", "Jaeger CPU per span received", "spans stored per request"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true},
+		Header: []string{"traces", "requests", "failed (deliberate)", "services CPU per request", "Jaeger CPU per request", "spans to Jaeger per request", "spans dropped by the services per request", "Jaeger CPU per span received", "spans stored per request"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true},
 	}
 	for i, c := range cases {
 		r := res[i]
@@ -278,7 +309,7 @@ func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []sam
 		}
 		t.Rows = append(t.Rows, []string{
 			c.name, bench.Num(n, 0), bench.Num(r.failed(), 0),
-			micro(r.services, n), micro(r.jaeger, n), bench.Num(r.accepted/n, 2), perSpan, bench.Num(r.stored/n, 2),
+			micro(r.services, n), micro(r.jaeger, n), bench.Num(r.accepted/n, 2), bench.Num(r.droppedAll()/n, 2), perSpan, bench.Num(r.stored/n, 2),
 		})
 	}
 	fmt.Fprint(w, t.String())
@@ -305,6 +336,20 @@ func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []sam
 	}
 	fmt.Fprintf(w, "- Services CPU per request with every trace, by process: %s. Load generator: %s requests, p50 %.1f ms, p99 %.1f ms (every trace).\n",
 		strings.Join(parts, ", "), bench.Num(float64(all.summary.Requests), 0), all.summary.Latency.P50, all.summary.Latency.P99)
+	parts = parts[:0]
+	for i, c := range cases {
+		parts = append(parts, fmt.Sprintf("%s: %s", strings.SplitN(c.name, " (", 2)[0], dropDetail(res[i])))
+	}
+	fmt.Fprintf(w, "- Spans the services dropped (`%s`, queue full or export failed, summed over the three): %s.\n", droppedSpans, strings.Join(parts, "; "))
+}
+
+// dropDetail is r's dropped spans, in all and by reason.
+func dropDetail(r samplingResult) string {
+	parts := make([]string, len(dropReasons))
+	for i, reason := range dropReasons {
+		parts[i] = fmt.Sprintf("%s %s", reason, bench.Num(r.dropped[reason], 0))
+	}
+	return fmt.Sprintf("%s (%s)", bench.Num(r.droppedAll(), 0), strings.Join(parts, ", "))
 }
 
 // micro is d/n in microseconds, as "12.3 µs".
