@@ -12,7 +12,7 @@
 //
 // Wiring, in a service:
 //
-//	tp, err := tracing.New(cfg.Tracing, "user", tracing.WithLogger(log))
+//	tp, err := tracing.New(cfg.Tracing, "user", tracing.WithLogger(log), tracing.WithRegisterer(reg))
 //	srv, err := grpcserver.Listen(addr, tlsConf, grpcserver.WithServerOptions(
 //		tp.ServerOption(),
 //		grpc.ChainUnaryInterceptor(requestid.UnaryServerInterceptor(), tracing.UnaryServerInterceptor())))
