@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -90,23 +91,41 @@ func Run(ctx context.Context, log logrus.FieldLogger, timeout time.Duration, com
 
 // HTTPServer is an http.Server on a bound listener as a Component.
 type HTTPServer struct {
-	name string
-	lis  net.Listener
-	srv  *http.Server
+	name     string
+	lis      net.Listener
+	srv      *http.Server
+	draining atomic.Bool
 }
 
 // NewHTTPServer returns a Component serving h on lis, with the timeouts a
 // server facing untrusted clients needs.
 func NewHTTPServer(name string, lis net.Listener, h http.Handler) *HTTPServer {
-	return &HTTPServer{name: name, lis: lis, srv: &http.Server{
-		Handler:           h,
+	s := &HTTPServer{name: name, lis: lis}
+	s.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.draining.Load() {
+				// Go's server closes the connection after this response.
+				w.Header().Set("Connection", "close")
+			}
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-	}}
+	}
+	return s
 }
+
+// Drain makes every later response close its connection ("Connection:
+// close"), while the server still answers: call it when the instance stops
+// taking new clients (deregistered, not ready), some time before Shutdown.
+// Keep-alive clients then open their next connection elsewhere. Shutdown
+// alone closes idle keep-alive connections, and a request a client sends on
+// one at that instant gets no answer, which it must not retry unless the
+// request is idempotent (a POST is not).
+func (s *HTTPServer) Drain() { s.draining.Store(true) }
 
 // Name implements Component.
 func (s *HTTPServer) Name() string { return s.name }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
@@ -248,6 +249,56 @@ func TestHTTPServerServesAndDrains(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve after Shutdown = %v, want nil", err)
+	}
+}
+
+func TestHTTPServerDrainClosesConnectionsAfterResponses(t *testing.T) {
+	srv := NewHTTPServer("web", listenLoopback(t), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { _ = srv.Close() })
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	// call returns whether the request went on a reused connection and
+	// whether the response closed it.
+	call := func() (reused, closed bool) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, "http://"+srv.Addr().String()+"/", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+		}))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return reused, resp.Close
+	}
+
+	for i, want := range []struct{ reused, closed bool }{
+		{false, false}, // a new connection, kept alive
+		{true, false},  // the same one
+	} {
+		if reused, closed := call(); reused != want.reused || closed != want.closed {
+			t.Fatalf("request %d before Drain: reused %t, closed %t; want %t, %t", i, reused, closed, want.reused, want.closed)
+		}
+	}
+	srv.Drain()
+	// The kept-alive connection answers once more and closes; so does
+	// every connection after it, while the server keeps answering.
+	for i, want := range []struct{ reused, closed bool }{
+		{true, true},
+		{false, true},
+		{false, true},
+	} {
+		if reused, closed := call(); reused != want.reused || closed != want.closed {
+			t.Fatalf("request %d after Drain: reused %t, closed %t; want %t, %t", i, reused, closed, want.reused, want.closed)
+		}
 	}
 }
 

@@ -155,7 +155,12 @@ func (s *Service) start(cfg Config) error {
 		Name:      cfg.Name,
 		Port:      lis.Addr().(*net.TCPAddr).Port,
 		HTTPCheck: &discovery.HTTPCheck{Port: s.kit.AdminPort()},
-	}, func() { draining.Store(true) })
+	}, func() {
+		draining.Store(true)
+		// Keep-alive clients move to other instances during the drain
+		// wait rather than have idle connections closed under them.
+		s.http.Drain()
+	})
 }
 
 // HTTPAddr returns the address the API listens on.
