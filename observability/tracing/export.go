@@ -27,8 +27,7 @@ type exportAccount struct {
 
 	exported               prometheus.Counter
 	queueFull, exportError prometheus.Counter
-	queued                 prometheus.GaugeFunc
-	collectors             []prometheus.Collector
+	collectors             []prometheus.Collector // to register
 }
 
 func newExportAccount(limit int) *exportAccount {
@@ -44,11 +43,11 @@ func newExportAccount(limit int) *exportAccount {
 	// Creating both series up front shows zeros rather than no data.
 	a.queueFull = dropped.WithLabelValues(reasonQueueFull)
 	a.exportError = dropped.WithLabelValues(reasonExportError)
-	a.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "golden_trace_spans_queued",
 		Help: "Sampled spans ended and not yet through the exporter, the batch being exported included; at most --trace-queue-size.",
 	}, func() float64 { return float64(a.pending.Load()) })
-	a.collectors = []prometheus.Collector{a.exported, dropped, a.queued}
+	a.collectors = []prometheus.Collector{a.exported, dropped, queued}
 	return a
 }
 

@@ -98,6 +98,13 @@ func (e *gateExporter) setFail(fail bool) {
 	e.mu.Unlock()
 }
 
+// received is how many spans the exporter took.
+func (e *gateExporter) received() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.got
+}
+
 func TestExportAccountCountsEverySpan(t *testing.T) {
 	exp := &gateExporter{release: make(chan struct{})}
 	reg := prometheus.NewRegistry()
@@ -144,8 +151,8 @@ func TestExportAccountCountsEverySpan(t *testing.T) {
 	if c := readSpanCounts(t, reg); c != (spanCounts{exported: 6, queueFull: 6, exportError: 3}) {
 		t.Fatalf("2 more spans exported: %+v", c)
 	}
-	if exp.got != 6 {
-		t.Errorf("exporter received %d spans, metrics say 6", exp.got)
+	if n := exp.received(); n != 6 {
+		t.Errorf("exporter received %d spans, metrics say 6", n)
 	}
 }
 

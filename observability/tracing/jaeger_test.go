@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/golden-stack/golden/internal/testbackend"
 	"github.com/golden-stack/golden/observability/requestid"
