@@ -211,8 +211,15 @@ func managementToken() (string, error) {
 // waitReportEvery.
 func managementWhenReady(ctx context.Context, out io.Writer, client *api.Client, addr, mgmt string, wait time.Duration) error {
 	var lastReport time.Time
+	var answered error // the last attempt's error that Consul's answer gave
 	for attempt := 0; ; attempt++ {
 		err := consulacl.CheckManagement(ctx, client, mgmt)
+		if ctx.Err() != nil && answered != nil {
+			// wait ended during this attempt: Consul's last answer (a
+			// 403 for an unknown token) says more than the deadline.
+			err = answered
+		}
+		answered = err
 		var se api.StatusError
 		if err == nil || errors.Is(err, consulacl.ErrNotManagement) || (errors.As(err, &se) && se.Code == http.StatusUnauthorized) {
 			return err

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -128,7 +133,7 @@ func TestConsulSetup(t *testing.T) {
 	})
 	t.Run("a token Consul does not know", func(t *testing.T) {
 		t.Setenv("CONSUL_HTTP_TOKEN", testManagementToken)
-		out, _, err := execute(t, newConsulCmd(), append(args, "--wait", "1s")...)
+		out, _, err := execute(t, newConsulCmd(), append(args, "--wait", "2s")...)
 		if exitCode(err) != exitBackend || !strings.Contains(errText(err), "must equal the agent's acl.tokens.initial_management") || !strings.Contains(out, "waiting for Consul") {
 			t.Fatalf("err = %v\n%s", err, out)
 		}
@@ -193,5 +198,35 @@ func TestConsulSetupRejectsBadSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestManagementWhenReadyKeepsConsulsAnswer: when --wait ends while an
+// attempt is in flight, the error is Consul's last answer (403: the token is
+// unknown, with the hint), not the deadline that cut the next attempt short.
+func TestManagementWhenReadyKeepsConsulsAnswer(t *testing.T) {
+	var calls atomic.Int32
+	consulAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "ACL not found", http.StatusForbidden)
+			return
+		}
+		<-r.Context().Done() // later attempts hang until the deadline
+	}))
+	defer consulAPI.Close()
+	client, err := api.NewClient(&api.Config{Address: strings.TrimPrefix(consulAPI.URL, "http://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wait = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var out strings.Builder
+	err = managementWhenReady(ctx, &out, client, "consul:8500", testManagementToken, wait)
+	if calls.Load() < 2 {
+		t.Fatalf("%d attempts, want one answered and one cut short", calls.Load())
+	}
+	if err == nil || !strings.Contains(err.Error(), "must equal the agent's acl.tokens.initial_management") {
+		t.Errorf("err = %v, want Consul's 403 with the hint", err)
 	}
 }
