@@ -2,14 +2,11 @@ package tracing
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // spanCounts is what a provider's export metrics say.
@@ -66,47 +63,8 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-// gateExporter holds every export until released and fails it while fail
-// is set.
-type gateExporter struct {
-	release chan struct{}
-	mu      sync.Mutex
-	fail    bool
-	got     int
-}
-
-func (e *gateExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	select {
-	case <-e.release:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.fail {
-		return errors.New("receiver unavailable")
-	}
-	e.got += len(spans)
-	return nil
-}
-
-func (*gateExporter) Shutdown(context.Context) error { return nil }
-
-func (e *gateExporter) setFail(fail bool) {
-	e.mu.Lock()
-	e.fail = fail
-	e.mu.Unlock()
-}
-
-// received is how many spans the exporter took.
-func (e *gateExporter) received() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.got
-}
-
 func TestExportAccountCountsEverySpan(t *testing.T) {
-	exp := &gateExporter{release: make(chan struct{})}
+	exp := &blockingExporter{release: make(chan struct{})}
 	reg := prometheus.NewRegistry()
 	p, err := New(Config{SampleRatio: 1, Environment: "test", QueueSize: 4}, "svc",
 		WithExporter(exp), WithRegisterer(reg), WithLogger(quietLogger()))
@@ -151,13 +109,13 @@ func TestExportAccountCountsEverySpan(t *testing.T) {
 	if c := readSpanCounts(t, reg); c != (spanCounts{exported: 6, queueFull: 6, exportError: 3}) {
 		t.Fatalf("2 more spans exported: %+v", c)
 	}
-	if n := exp.received(); n != 6 {
+	if n := exp.exported(); n != 6 {
 		t.Errorf("exporter received %d spans, metrics say 6", n)
 	}
 }
 
 func TestExportAccountSkipsUnsampledSpans(t *testing.T) {
-	exp := &gateExporter{release: make(chan struct{})}
+	exp := &blockingExporter{release: make(chan struct{})}
 	close(exp.release)
 	reg := prometheus.NewRegistry()
 	p, err := New(Config{SampleRatio: 0, Environment: "test", QueueSize: 4}, "svc",
@@ -178,7 +136,7 @@ func TestExportAccountSkipsUnsampledSpans(t *testing.T) {
 
 func TestExportMetricsRegisteredOnce(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	opts := []Option{WithExporter(&gateExporter{}), WithRegisterer(reg), WithLogger(quietLogger())}
+	opts := []Option{WithExporter(&blockingExporter{}), WithRegisterer(reg), WithLogger(quietLogger())}
 	p, err := New(DefaultConfig(), "svc", opts...)
 	if err != nil {
 		t.Fatal(err)

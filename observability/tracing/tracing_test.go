@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -283,10 +284,12 @@ func TestSpansDroppedNotBlockedWhenQueueFull(t *testing.T) {
 	}
 }
 
-// blockingExporter holds every export until release is closed.
+// blockingExporter holds every export until release is closed, and fails
+// it while fail is set.
 type blockingExporter struct {
 	release chan struct{}
 	mu      sync.Mutex
+	fail    bool
 	n       int
 }
 
@@ -298,11 +301,20 @@ func (b *blockingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Rea
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.fail {
+		return errors.New("receiver unavailable")
+	}
 	b.n += len(spans)
 	return nil
 }
 
 func (b *blockingExporter) Shutdown(context.Context) error { return nil }
+
+func (b *blockingExporter) setFail(fail bool) {
+	b.mu.Lock()
+	b.fail = fail
+	b.mu.Unlock()
+}
 
 func (b *blockingExporter) exported() int {
 	b.mu.Lock()
