@@ -38,7 +38,7 @@ func (f *samplingFlags) addFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.rate, "rate", f.rate, "requests per second through the gateway")
 	fs.DurationVar(&f.warmup, "warmup", f.warmup, "load before the measurement, at the same rate")
 	fs.DurationVar(&f.load, "load", f.load, "measured load")
-	fs.DurationVar(&f.settle, "settle", f.settle, "wait after the load, measured too, for Jaeger's batches and tail-sampling decisions (decision_wait 5s)")
+	fs.DurationVar(&f.settle, "settle", f.settle, "wait, measured too, after the load and once the services have exported its spans, for Jaeger's writes and tail-sampling decisions (decision_wait 5s)")
 }
 
 func newSamplingCmd() *cobra.Command {
@@ -186,8 +186,8 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 		}
 		// The warm-up's traces are decided and stored before the
 		// measurement begins.
-		if err := bench.Wait(ctx, f.settle); err != nil {
-			return r, err
+		if err := settle(ctx, fleet, f.settle); err != nil {
+			return r, fmt.Errorf("after the warm-up: %w", err)
 		}
 	}
 	before, err := readSamplingCounters(j, fleet)
@@ -197,8 +197,8 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 	if r.summary, err = samplingLoad(ctx, fleet.GatewayURL, f.rate, f.load); err != nil {
 		return r, err
 	}
-	if err := bench.Wait(ctx, f.settle); err != nil {
-		return r, err
+	if err := settle(ctx, fleet, f.settle); err != nil {
+		return r, fmt.Errorf("after the load: %w", err)
 	}
 	after, err := readSamplingCounters(j, fleet)
 	if err != nil {
@@ -236,6 +236,44 @@ func runSamplingCase(ctx context.Context, f samplingFlags, c samplingCase, jaege
 	r.keptAll = after.metrics.Sum(global, "sampled", "true") - before.metrics.Sum(global, "sampled", "true")
 	r.decided = after.metrics.Sum(global) - before.metrics.Sum(global)
 	return r, nil
+}
+
+// queuedSpans is the name of the services' gauge of spans ended and not
+// yet through their exporter.
+const queuedSpans = "golden_trace_spans_queued"
+
+// drainTimeout bounds the wait for the services' span queues to empty.
+const drainTimeout = 30 * time.Second
+
+// settle waits until every service has exported the spans it ended, then
+// d more for Jaeger. A fixed wait alone cut the count short: a service
+// sends its last partial batch only when its batch timer fires (5s), and
+// tail sampling decides a trace decision_wait (5s) after its first span
+// arrives, so traces of the load's last seconds were decided after the
+// measurement and the warm-up's within it.
+func settle(ctx context.Context, fleet *bench.Fleet, d time.Duration) error {
+	drain, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	for {
+		var queued float64
+		for name, url := range fleet.MetricsURLs() {
+			m, err := bench.ScrapeCollector(url)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			queued += m.Sum(queuedSpans)
+		}
+		if queued == 0 {
+			break
+		}
+		if err := bench.Wait(drain, 500*time.Millisecond); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%v spans still queued in the services after %s", queued, drainTimeout)
+		}
+	}
+	return bench.Wait(ctx, d)
 }
 
 // failed counts the load's failed requests, deliberate and unexpected.
@@ -294,7 +332,7 @@ func samplingLoad(ctx context.Context, target string, rate float64, d time.Durat
 }
 
 func writeSampling(w io.Writer, f samplingFlags, cases []samplingCase, res []samplingResult) {
-	fmt.Fprintf(w, "user, auth and gateway as separate `golden serve` processes (as in section 4, with `--bcrypt-cost 4` and per-caller rate limits of 4× the load), spans to a Jaeger of their own (jaeger/config.yaml, Badger on disk), fresh for each row. Load: internal/loadgen at %s requests/s through the gateway for %s after %s of warm-up, mix `%s` (reads, and the four deliberate faults: 401s and 404s). CPU from /proc/<pid>/stat over the load and %s after it (Jaeger's batches and tail-sampling decisions).\n\n",
+	fmt.Fprintf(w, "user, auth and gateway as separate `golden serve` processes (as in section 4, with `--bcrypt-cost 4` and per-caller rate limits of 4× the load), spans to a Jaeger of their own (jaeger/config.yaml, Badger on disk), fresh for each row. Load: internal/loadgen at %s requests/s through the gateway for %s after %s of warm-up, mix `%s` (reads, and the four deliberate faults: 401s and 404s). CPU from /proc/<pid>/stat over the load, the wait until the services have exported all its spans (their last batch goes when its 5s timer fires) and %s after that (Jaeger's writes and tail-sampling decisions).\n\n",
 		bench.Num(f.rate, 0), f.load, f.warmup, samplingMix.String(), f.settle)
 	t := bench.Table{
 		Header: []string{"traces", "requests", "failed (deliberate)", "services CPU per request", "Jaeger CPU per request", "spans to Jaeger per request", "spans dropped by the services per request", "Jaeger CPU per span received", "spans stored per request"},
