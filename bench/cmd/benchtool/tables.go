@@ -93,8 +93,9 @@ func rpcTable(groups []bench.BenchStats) (string, error) {
 		if !okx || !oky {
 			return
 		}
-		fmt.Fprintf(&b, "- **%s / %s**: ns/op %s, cpu-ns/op %s, allocs/op %s, B/op %s\n", a, c,
+		fmt.Fprintf(&b, "- **%s / %s**: ns/op %s, cpu-ns/op %s%s, allocs/op %s, B/op %s\n", a, c,
 			bench.Ratio(x.Median("ns/op"), y.Median("ns/op")), bench.Ratio(x.Median("cpu-ns/op"), y.Median("cpu-ns/op")),
+			roundRatios(x, y, "cpu-ns/op"),
 			bench.Ratio(x.Median("allocs/op"), y.Median("allocs/op")), bench.Ratio(x.Median("B/op"), y.Median("B/op")))
 	}
 	ratio(bench.Golden, bench.Bare)
@@ -123,6 +124,27 @@ func rpcTable(groups []bench.BenchStats) (string, error) {
 			bench.Num(j.Median("ns/op"), 0), bench.Num(j.Median("allocs/op"), 0))
 	}
 	return b.String(), nil
+}
+
+// roundRatios is unit's ratio x/y in each round, as " (by round: 0.91×,
+// 0.88×)", or "" with fewer than two rounds of each. Run i of every server
+// is from round i (scripts/bench.sh interleaves them), so a ratio within a
+// round compares servers on the machine of the same minute; how far the
+// rounds spread shows how far to trust the ratio of the medians.
+func roundRatios(x, y bench.BenchStats, unit string) string {
+	if len(x.Runs) < 2 || len(x.Runs) != len(y.Runs) {
+		return ""
+	}
+	parts := make([]string, len(x.Runs))
+	for i := range x.Runs {
+		a, oka := x.Runs[i].Metrics[unit]
+		c, okc := y.Runs[i].Metrics[unit]
+		if !oka || !okc {
+			return ""
+		}
+		parts[i] = bench.Ratio(a, c)
+	}
+	return " (by round: " + strings.Join(parts, ", ") + ")"
 }
 
 func newLogCallTableCmd() *cobra.Command {

@@ -43,6 +43,21 @@ BenchmarkJWTVerify-2   100   70000 ns/op   3200 B/op   58 allocs/op
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	// Two rounds: the ratios of each round follow the ratio of medians.
+	g = groups(t, `
+BenchmarkUnaryRPC/bare-2   100   20000 ns/op   40000 cpu-ns/op
+BenchmarkUnaryRPC/golden-2   100   100000 ns/op   90000 cpu-ns/op
+BenchmarkUnaryRPC/peer-2   100   50000 ns/op   100000 cpu-ns/op
+BenchmarkUnaryRPC/bare-2   100   20000 ns/op   50000 cpu-ns/op
+BenchmarkUnaryRPC/golden-2   100   100000 ns/op   100000 cpu-ns/op
+BenchmarkUnaryRPC/peer-2   100   50000 ns/op   125000 cpu-ns/op
+`)
+	if out, err = rpcTable(g); err != nil {
+		t.Fatal(err)
+	}
+	if want := "**golden / peer**: ns/op 2.00×, cpu-ns/op 0.84× (by round: 0.90×, 0.80×),"; !strings.Contains(out, want) {
+		t.Errorf("table lacks %q:\n%s", want, out)
+	}
 	if _, err := rpcTable(groups(t, "BenchmarkUnaryRPC/peer-2 1 1 ns/op\n")); err == nil {
 		t.Error("a table without the bare server was made")
 	}
