@@ -17,7 +17,7 @@
 #      GOMEMLIMIT they are deployed with.
 #
 # Everything listens on loopback, every step is bounded in time, and every
-# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 9 minutes
+# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 10 minutes
 # on 2 cores once the backends are built. Knobs (environment):
 #
 #   BENCH_COUNT=3        rounds of the benchmarks (medians over them)

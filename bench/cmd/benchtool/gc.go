@@ -22,7 +22,7 @@ type gcFlags struct {
 
 func newGCCmd() *cobra.Command {
 	f := gcFlags{samplingFlags: defaultSamplingFlags(), memLimit: "80MiB", gogc: []int{100, 200, 400}}
-	// No tail sampling to wait for: only the last batches.
+	// No tail sampling to wait for: only Jaeger's last writes.
 	f.settle = 2 * time.Second
 	cmd := &cobra.Command{
 		Use:   "gc",
