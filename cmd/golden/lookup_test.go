@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 	"github.com/golden-stack/golden/internal/lookup/lookuptest"
-	"google.golang.org/grpc/codes"
 )
 
 const (

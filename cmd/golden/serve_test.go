@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/golden-stack/golden/internal/pki"
 	"github.com/golden-stack/golden/internal/testbackend"
 	"github.com/golden-stack/golden/observability/config"
 	"github.com/golden-stack/golden/observability/metrics"
-	"github.com/hashicorp/consul/api"
 )
 
 // TestServeRejectsBadSettings runs the real command line: every bad value,

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/golden-stack/golden/internal/graylog"
 	"github.com/golden-stack/golden/internal/graylog/graylogtest"
 	"github.com/golden-stack/golden/internal/lookup"
 	"github.com/golden-stack/golden/internal/lookup/lookuptest"
-	"google.golang.org/grpc/codes"
 )
 
 const (

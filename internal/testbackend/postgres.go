@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golden-stack/golden/observability/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/golden-stack/golden/observability/postgres"
 )
 
 // PostgresBin is where Debian's postgresql-15 package installs the server

@@ -9,11 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
-	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	authv1 "github.com/golden-stack/golden/api/golden/auth/v1"
+	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 )
 
 // FuzzHandler sends arbitrary methods, paths, queries, Authorization
