@@ -211,15 +211,16 @@ func managementToken() (string, error) {
 // waitReportEvery.
 func managementWhenReady(ctx context.Context, out io.Writer, client *api.Client, addr, mgmt string, wait time.Duration) error {
 	var lastReport time.Time
-	var answered error // the last attempt's error that Consul's answer gave
+	var previous error // the error of the attempt before
 	for attempt := 0; ; attempt++ {
 		err := consulacl.CheckManagement(ctx, client, mgmt)
-		if ctx.Err() != nil && answered != nil {
-			// wait ended during this attempt: Consul's last answer (a
-			// 403 for an unknown token) says more than the deadline.
-			err = answered
+		if ctx.Err() != nil && previous != nil {
+			// wait ended during this attempt: the attempt before, which
+			// Consul answered (a 403 for an unknown token), says more
+			// than the deadline.
+			err = previous
 		}
-		answered = err
+		previous = err
 		var se api.StatusError
 		if err == nil || errors.Is(err, consulacl.ErrNotManagement) || (errors.As(err, &se) && se.Code == http.StatusUnauthorized) {
 			return err

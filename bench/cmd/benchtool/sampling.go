@@ -255,12 +255,12 @@ func settle(ctx context.Context, fleet *bench.Fleet, d time.Duration) error {
 	drain, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
 	for {
+		services, err := scrapeServices(fleet)
+		if err != nil {
+			return err
+		}
 		var queued float64
-		for name, url := range fleet.MetricsURLs() {
-			m, err := bench.ScrapeCollector(url)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
+		for _, m := range services {
 			queued += m.Sum(queuedSpans)
 		}
 		if queued == 0 {
@@ -289,17 +289,15 @@ type samplingCounters struct {
 }
 
 func readSamplingCounters(j *bench.Jaeger, fleet *bench.Fleet) (samplingCounters, error) {
-	c := samplingCounters{cpu: map[string]time.Duration{}, services: map[string]bench.CollectorMetrics{}}
+	c := samplingCounters{cpu: map[string]time.Duration{}}
 	var err error
 	for name, pid := range fleet.PIDs() {
 		if c.cpu[name], err = bench.ReadCPU(pid); err != nil {
 			return c, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	for name, url := range fleet.MetricsURLs() {
-		if c.services[name], err = bench.ScrapeCollector(url); err != nil {
-			return c, fmt.Errorf("%s: %w", name, err)
-		}
+	if c.services, err = scrapeServices(fleet); err != nil {
+		return c, err
 	}
 	if c.jaegerCPU, err = bench.ReadCPU(j.Pid()); err != nil {
 		return c, fmt.Errorf("jaeger: %w", err)
@@ -308,6 +306,19 @@ func readSamplingCounters(j *bench.Jaeger, fleet *bench.Fleet) (samplingCounters
 		return c, fmt.Errorf("jaeger: %w", err)
 	}
 	return c, nil
+}
+
+// scrapeServices reads each service's /metrics, by service name.
+func scrapeServices(fleet *bench.Fleet) (map[string]bench.CollectorMetrics, error) {
+	out := map[string]bench.CollectorMetrics{}
+	for name, url := range fleet.MetricsURLs() {
+		m, err := bench.ScrapeCollector(url)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out[name] = m
+	}
+	return out, nil
 }
 
 // samplingMix is reads and the four faults, no sign-ups or logins beyond
