@@ -70,6 +70,12 @@ func (s BenchStats) Median(unit string) float64 {
 			v = append(v, x)
 		}
 	}
+	return Median(v)
+}
+
+// Median returns the median of v (the mean of the middle two for an even
+// count), NaN for none; it sorts v in place.
+func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -158,6 +159,12 @@ PASS
 	}
 	if d := groups[1].Median("dropped/op"); d != 0.9 {
 		t.Errorf("dropped/op = %v, want 0.9", d)
+	}
+	if m := Median([]float64{4, 1, 3, 2}); m != 2.5 {
+		t.Errorf("median of 1-4 = %v, want 2.5", m)
+	}
+	if m := Median(nil); !math.IsNaN(m) {
+		t.Errorf("median of nothing = %v, want NaN", m)
 	}
 }
 

@@ -6,7 +6,8 @@
 #   1. per-RPC cost: go test -bench BenchmarkUnaryRPC (bare, golden,
 #      golden-nogelf, golden-nolog, peer, peer-nolog over mTLS on loopback)
 #      and BenchmarkJWTVerify;
-#   2. throughput and latency: ghz against the same servers (bench/cmd/benchserver);
+#   2. throughput and latency: ghz against the same servers (bench/cmd/benchserver),
+#      flat out, then at a fixed rate in BENCH_COUNT interleaved rounds;
 #   3. log calls: observability/logging's BenchmarkLogCall and
 #      BenchmarkAccessLog;
 #   4. memory: VmRSS of user, auth and gateway as separate `golden serve`
@@ -17,10 +18,11 @@
 #      GOMEMLIMIT they are deployed with.
 #
 # Everything listens on loopback, every step is bounded in time, and every
-# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 10 minutes
+# process it starts is stopped on exit, Ctrl-C or SIGTERM. About 12 minutes
 # on 2 cores once the backends are built. Knobs (environment):
 #
-#   BENCH_COUNT=3        rounds of the benchmarks (medians over them)
+#   BENCH_COUNT=3        rounds of the benchmarks and of the fixed-rate ghz runs
+#                        (medians over them)
 #   BENCH_TIME=2s        go test -benchtime of BenchmarkUnaryRPC
 #   BENCH_GHZ_DURATION=15s  length of each flat-out ghz run (one per server)
 #   BENCH_GHZ_FIXED=10s  length of each fixed-rate ghz run (0s: none)
@@ -137,8 +139,9 @@ for ((i = 0; i < 450; i++)); do
 done
 [ -s "$TMP/env.json" ] || { log "benchserver not ready after 90s"; exit 1; }
 
-step "ghz (flat out ${GHZ_DURATION} and fixed rate ${GHZ_FIXED} per server)" 400 bash -c "
-	'$TMP/benchtool' ghz --env '$TMP/env.json' --duration '$GHZ_DURATION' --fixed-duration '$GHZ_FIXED' >'$TMP/ghz.md'"
+step "ghz (flat out ${GHZ_DURATION}, then ${COUNT} rounds at a fixed rate ${GHZ_FIXED}, per server)" 720 bash -c "
+	'$TMP/benchtool' ghz --env '$TMP/env.json' --duration '$GHZ_DURATION' \
+		--fixed-duration '$GHZ_FIXED' --fixed-rounds '$COUNT' >'$TMP/ghz.md'"
 step "RSS idle and under ${LOAD_RATE}/s for ${LOAD_DURATION}" 240 bash -c "
 	'$TMP/benchtool' rss --env '$TMP/env.json' --golden '$TMP/golden' --idle 10s \
 		--load '$LOAD_DURATION' --rate '$LOAD_RATE' >'$TMP/rss.md'"

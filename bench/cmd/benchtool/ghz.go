@@ -23,6 +23,7 @@ type ghzFlags struct {
 	duration, fixedDur  time.Duration
 	connections, conc   int
 	skipFirst, fixedRPS int
+	fixedRounds         int
 	fixedFraction       float64
 }
 
@@ -30,11 +31,11 @@ func newGHZCmd() *cobra.Command {
 	f := ghzFlags{
 		bin:      bench.GHZBinary(),
 		duration: 15 * time.Second, fixedDur: 10 * time.Second,
-		connections: 4, conc: 32, skipFirst: 1000, fixedFraction: 0.5,
+		connections: 4, conc: 32, skipFirst: 1000, fixedRounds: 3, fixedFraction: 0.5,
 	}
 	cmd := &cobra.Command{
 		Use:   "ghz",
-		Short: "Run ghz against every server of cmd/benchserver: flat out, then at one fixed rate",
+		Short: "Run ghz against every server of cmd/benchserver: flat out, then in rounds at one fixed rate",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGHZ(cmd.Context(), cmd.OutOrStdout(), f)
@@ -48,6 +49,7 @@ func newGHZCmd() *cobra.Command {
 	fs.IntVar(&f.connections, "connections", f.connections, "client connections")
 	fs.IntVar(&f.conc, "concurrency", f.conc, "calls in flight")
 	fs.IntVar(&f.skipFirst, "skip-first", f.skipFirst, "calls left out of each run's statistics (warm-up)")
+	fs.IntVar(&f.fixedRounds, "fixed-rounds", f.fixedRounds, "fixed-rate rounds, each running every server once (the table shows their medians)")
 	fs.IntVar(&f.fixedRPS, "rps", f.fixedRPS, "rate of the fixed-rate runs (0: --fixed-fraction of the slowest flat-out RPS)")
 	fs.Float64Var(&f.fixedFraction, "fixed-fraction", f.fixedFraction, "fraction of the slowest server's flat-out RPS used as the fixed rate")
 	return cmd
@@ -59,6 +61,8 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 		return fmt.Errorf("--env: must be set")
 	case f.duration <= 0 || f.fixedDur < 0:
 		return fmt.Errorf("--duration must be positive and --fixed-duration not negative")
+	case f.fixedRounds < 1:
+		return fmt.Errorf("--fixed-rounds must be at least 1, got %d", f.fixedRounds)
 	case f.connections < 1 || f.conc < f.connections:
 		return fmt.Errorf("--concurrency (%d) must be at least --connections (%d), which must be at least 1", f.conc, f.connections)
 	case !(f.fixedFraction > 0 && f.fixedFraction <= 1):
@@ -114,19 +118,29 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 			}
 			rps = max(100, int(slowest*f.fixedFraction)/100*100)
 		}
-		fixed := map[string]bench.GHZResult{}
-		for _, name := range env.Order {
-			o := base
-			o.Addr, o.Duration, o.RPS, o.SkipFirst = env.Servers[name], f.fixedDur, rps, min(f.skipFirst, rps)
-			r, err := runOne(ctx, o)
-			if err != nil {
-				return fmt.Errorf("%s at %d RPS: %w", name, rps, err)
+		// Rounds interleave the servers, as the per-RPC rounds do: the tail
+		// moves more from minute to minute on a shared machine than from
+		// server to server, and round i of each server shares its minute.
+		fixed := map[string][]bench.GHZResult{}
+		for range f.fixedRounds {
+			for _, name := range env.Order {
+				o := base
+				o.Addr, o.Duration, o.RPS, o.SkipFirst = env.Servers[name], f.fixedDur, rps, min(f.skipFirst, rps)
+				r, err := runOne(ctx, o)
+				if err != nil {
+					return fmt.Errorf("%s at %d RPS: %w", name, rps, err)
+				}
+				fixed[name] = append(fixed[name], r)
 			}
-			fixed[name] = r
 		}
-		fmt.Fprintf(w, "\nFixed rate: the same with `--rps %d --duration %s --skipFirst %d` (%s of the slowest server's flat-out rate), so latency is compared at equal load below saturation. ghz's RPS counts only the calls after the skipped ones, so it reads below the rate asked.\n\n",
-			rps, f.fixedDur, min(f.skipFirst, rps), fractionText(f))
-		fmt.Fprint(w, ghzTable(env.Order, fixed))
+		medians := map[string]bench.GHZResult{}
+		for name, rs := range fixed {
+			medians[name] = medianGHZ(rs)
+		}
+		fmt.Fprintf(w, "\nFixed rate: the same with `--rps %d --duration %s --skipFirst %d` (%s of the slowest server's flat-out rate), so latency is compared at equal load below saturation, in %d interleaved rounds (each runs every server once). RPS and the percentiles are the medians of the rounds, calls and failures their sums. ghz's RPS counts only the calls after the skipped ones, so it reads below the rate asked.\n\n",
+			rps, f.fixedDur, min(f.skipFirst, rps), fractionText(f), f.fixedRounds)
+		fmt.Fprint(w, ghzTable(env.Order, medians))
+		fmt.Fprint(w, p99Rounds(env.Order, fixed))
 	}
 
 	after := sinkStats(env)
@@ -151,6 +165,62 @@ func fractionText(f ghzFlags) string {
 		return "set by --rps, not a fraction"
 	}
 	return fmt.Sprintf("%.0f%%", f.fixedFraction*100)
+}
+
+// medianGHZ is one row for several runs of a server: the median of their
+// RPS and of each percentile, their calls, statuses and errors summed.
+func medianGHZ(rs []bench.GHZResult) bench.GHZResult {
+	m := bench.GHZResult{Statuses: map[string]int64{}, Errors: map[string]int64{}}
+	rps, avg, p50, p90, p99 := make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs))
+	for i, r := range rs {
+		rps[i], avg[i], p50[i], p90[i], p99[i] = r.RPS, float64(r.Average), float64(r.P50), float64(r.P90), float64(r.P99)
+		m.Count += r.Count
+		for k, n := range r.Statuses {
+			m.Statuses[k] += n
+		}
+		for k, n := range r.Errors {
+			m.Errors[k] += n
+		}
+	}
+	m.RPS = bench.Median(rps)
+	m.Average, m.P50, m.P90, m.P99 = time.Duration(bench.Median(avg)), time.Duration(bench.Median(p50)), time.Duration(bench.Median(p90)), time.Duration(bench.Median(p99))
+	return m
+}
+
+// p99Rounds lists each server's p99 round by round, then golden's p99
+// against the peer chain's (and without access lines, against the peer's
+// without its logging interceptor) in each round: with fewer than two
+// rounds, nothing.
+func p99Rounds(order []string, runs map[string][]bench.GHZResult) string {
+	var b strings.Builder
+	var parts []string
+	for _, name := range order {
+		rs := runs[name]
+		if len(rs) < 2 {
+			return ""
+		}
+		ms := make([]string, len(rs))
+		for i, r := range rs {
+			ms[i] = fmt.Sprintf("%.2f", r.P99.Seconds()*1e3)
+		}
+		parts = append(parts, name+" "+strings.Join(ms, ", "))
+	}
+	fmt.Fprintf(&b, "\n- **p99 by round** (ms): %s\n", strings.Join(parts, "; "))
+	ratio := func(a, c string) {
+		x, y := runs[a], runs[c]
+		if len(x) == 0 || len(x) != len(y) {
+			return
+		}
+		rounds := make([]string, len(x))
+		for i := range x {
+			rounds[i] = bench.Ratio(float64(x[i].P99), float64(y[i].P99))
+		}
+		fmt.Fprintf(&b, "- **%s / %s p99**: %s (by round: %s)\n", a, c,
+			bench.Ratio(float64(medianGHZ(x).P99), float64(medianGHZ(y).P99)), strings.Join(rounds, ", "))
+	}
+	ratio(bench.Golden, bench.Peer)
+	ratio(bench.GoldenNoLog, bench.PeerNoLog)
+	return b.String()
 }
 
 // runOne runs ghz once, bounded well beyond its own duration.
