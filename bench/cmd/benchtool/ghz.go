@@ -140,7 +140,7 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 		fmt.Fprintf(w, "\nFixed rate: the same with `--rps %d --duration %s --skipFirst %d` (%s of the slowest server's flat-out rate), so latency is compared at equal load below saturation, in %d interleaved rounds (each runs every server once). RPS and the percentiles are the medians of the rounds, calls and failures their sums. ghz's RPS counts only the calls after the skipped ones, so it reads below the rate asked.\n\n",
 			rps, f.fixedDur, min(f.skipFirst, rps), fractionText(f), f.fixedRounds)
 		fmt.Fprint(w, ghzTable(env.Order, medians))
-		fmt.Fprint(w, p99Rounds(env.Order, fixed))
+		fmt.Fprint(w, p99Rounds(env.Order, fixed, medians))
 	}
 
 	after := sinkStats(env)
@@ -171,9 +171,7 @@ func fractionText(f ghzFlags) string {
 // RPS and of each percentile, their calls, statuses and errors summed.
 func medianGHZ(rs []bench.GHZResult) bench.GHZResult {
 	m := bench.GHZResult{Statuses: map[string]int64{}, Errors: map[string]int64{}}
-	rps, avg, p50, p90, p99 := make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs))
-	for i, r := range rs {
-		rps[i], avg[i], p50[i], p90[i], p99[i] = r.RPS, float64(r.Average), float64(r.P50), float64(r.P90), float64(r.P99)
+	for _, r := range rs {
 		m.Count += r.Count
 		for k, n := range r.Statuses {
 			m.Statuses[k] += n
@@ -182,16 +180,26 @@ func medianGHZ(rs []bench.GHZResult) bench.GHZResult {
 			m.Errors[k] += n
 		}
 	}
-	m.RPS = bench.Median(rps)
-	m.Average, m.P50, m.P90, m.P99 = time.Duration(bench.Median(avg)), time.Duration(bench.Median(p50)), time.Duration(bench.Median(p90)), time.Duration(bench.Median(p99))
+	median := func(of func(bench.GHZResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = of(r)
+		}
+		return bench.Median(v)
+	}
+	m.RPS = median(func(r bench.GHZResult) float64 { return r.RPS })
+	m.Average = time.Duration(median(func(r bench.GHZResult) float64 { return float64(r.Average) }))
+	m.P50 = time.Duration(median(func(r bench.GHZResult) float64 { return float64(r.P50) }))
+	m.P90 = time.Duration(median(func(r bench.GHZResult) float64 { return float64(r.P90) }))
+	m.P99 = time.Duration(median(func(r bench.GHZResult) float64 { return float64(r.P99) }))
 	return m
 }
 
 // p99Rounds lists each server's p99 round by round, then golden's p99
 // against the peer chain's (and without access lines, against the peer's
-// without its logging interceptor) in each round: with fewer than two
-// rounds, nothing.
-func p99Rounds(order []string, runs map[string][]bench.GHZResult) string {
+// without its logging interceptor) in medians (medianGHZ of runs) and in
+// each round: with fewer than two rounds, nothing.
+func p99Rounds(order []string, runs map[string][]bench.GHZResult, medians map[string]bench.GHZResult) string {
 	var b strings.Builder
 	var parts []string
 	for _, name := range order {
@@ -216,7 +224,7 @@ func p99Rounds(order []string, runs map[string][]bench.GHZResult) string {
 			rounds[i] = bench.Ratio(float64(x[i].P99), float64(y[i].P99))
 		}
 		fmt.Fprintf(&b, "- **%s / %s p99**: %s (by round: %s)\n", a, c,
-			bench.Ratio(float64(medianGHZ(x).P99), float64(medianGHZ(y).P99)), strings.Join(rounds, ", "))
+			bench.Ratio(float64(medians[a].P99), float64(medians[c].P99)), strings.Join(rounds, ", "))
 	}
 	ratio(bench.Golden, bench.Peer)
 	ratio(bench.GoldenNoLog, bench.PeerNoLog)
