@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 	"unicode"
 
 	"github.com/sirupsen/logrus"
@@ -30,6 +31,10 @@ type Config struct {
 	// AccessSample is the fraction, 0 to 1, of successful requests written
 	// to the access log; failed requests are always written.
 	AccessSample float64
+	// FlushInterval is how long info, debug and trace lines may wait to be
+	// written to stdout together; 0 writes each line at once. Warn and
+	// error lines are written at once, after the lines waiting.
+	FlushInterval time.Duration
 	// Host is the GELF host field; empty means the machine's hostname, or
 	// the service name when that is unknown.
 	Host string
@@ -37,6 +42,11 @@ type Config struct {
 
 // MaxQueueSize bounds --gelf-queue-size so a typo cannot reserve gigabytes.
 const MaxQueueSize = 1 << 20
+
+// MaxFlushInterval bounds --log-flush-interval: lines that wait longer
+// would be late in a tail of the logs and lost in greater numbers by a
+// crash.
+const MaxFlushInterval = time.Second
 
 // maxHostLen is the longest host field accepted, the DNS name limit.
 const maxHostLen = 255
@@ -46,11 +56,12 @@ const maxHostLen = 255
 // access log.
 func DefaultConfig() Config {
 	return Config{
-		Level:        "info",
-		Format:       "json",
-		GELFProtocol: "udp",
-		QueueSize:    4096,
-		AccessSample: 1,
+		Level:         "info",
+		Format:        "json",
+		GELFProtocol:  "udp",
+		QueueSize:     4096,
+		AccessSample:  1,
+		FlushInterval: 2 * time.Millisecond,
 	}
 }
 
@@ -64,6 +75,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.GELFProtocol, "gelf-protocol", c.GELFProtocol, "GELF transport: udp or tcp")
 	fs.IntVar(&c.QueueSize, "gelf-queue-size", c.QueueSize, "log entries buffered for GELF; beyond it entries are dropped, never waited for")
 	fs.StringVar(&c.Host, "gelf-host", c.Host, `host field of GELF messages ("" = this machine's hostname)`)
+	fs.DurationVar(&c.FlushInterval, "log-flush-interval", c.FlushInterval, "how long info and debug lines may wait to be written to stdout together, up to 1s (0: each line at once); warn and error lines are written at once")
 	fs.Float64Var(&c.AccessSample, "access-log-sample", c.AccessSample, "fraction of successful requests written to the access log, 0 to 1 (failures are always written)")
 }
 
@@ -88,6 +100,7 @@ func (c *Config) Validate(v *config.Validator) {
 	v.Check(c.QueueSize >= 1 && c.QueueSize <= MaxQueueSize, "gelf-queue-size", "must be between 1 and %d, got %d", MaxQueueSize, c.QueueSize)
 	// The negated form also rejects NaN.
 	v.Check(c.AccessSample >= 0 && c.AccessSample <= 1, "access-log-sample", "must be between 0 and 1, got %v", c.AccessSample)
+	v.Check(c.FlushInterval >= 0 && c.FlushInterval <= MaxFlushInterval, "log-flush-interval", "must be between 0 and %v, got %v", MaxFlushInterval, c.FlushInterval)
 	if err := checkHost(c.Host); err != nil {
 		v.Check(false, "gelf-host", "%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -17,6 +18,7 @@ func TestConfigFlags(t *testing.T) {
 	defaults := map[string]string{
 		"log-level": "info", "log-format": "json", "gelf-addr": "", "gelf-protocol": "udp",
 		"gelf-queue-size": "4096", "access-log-sample": "1", "gelf-host": "",
+		"log-flush-interval": "2ms",
 	}
 	for name, want := range defaults {
 		f := fs.Lookup(name)
@@ -29,11 +31,12 @@ func TestConfigFlags(t *testing.T) {
 		}
 	}
 	err := fs.Parse([]string{"--gelf-addr=graylog:12201", "--gelf-protocol=tcp", "--gelf-queue-size=10",
-		"--access-log-sample=0.25", "--log-level=debug", "--log-format=text", "--gelf-host=user-1"})
+		"--access-log-sample=0.25", "--log-level=debug", "--log-format=text", "--gelf-host=user-1",
+		"--log-flush-interval=10ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Level: "debug", Format: "text", GELFAddr: "graylog:12201", GELFProtocol: "tcp", QueueSize: 10, AccessSample: 0.25, Host: "user-1"}
+	want := Config{Level: "debug", Format: "text", GELFAddr: "graylog:12201", GELFProtocol: "tcp", QueueSize: 10, AccessSample: 0.25, Host: "user-1", FlushInterval: 10 * time.Millisecond}
 	if cfg != want {
 		t.Errorf("parsed %+v, want %+v", cfg, want)
 	}
@@ -66,6 +69,9 @@ func TestConfigValidate(t *testing.T) {
 		{"sample negative", func(c *Config) { c.AccessSample = -0.1 }, "--access-log-sample"},
 		{"sample above 1", func(c *Config) { c.AccessSample = 1.5 }, "--access-log-sample"},
 		{"sample NaN", func(c *Config) { c.AccessSample = math.NaN() }, "--access-log-sample"},
+		{"flush at once", func(c *Config) { c.FlushInterval = 0 }, ""},
+		{"flush negative", func(c *Config) { c.FlushInterval = -time.Millisecond }, "--log-flush-interval"},
+		{"flush too slow", func(c *Config) { c.FlushInterval = MaxFlushInterval + 1 }, "--log-flush-interval"},
 		{"host with space", func(c *Config) { c.Host = "my host" }, "--gelf-host"},
 		{"host too long", func(c *Config) { c.Host = strings.Repeat("h", 256) }, "--gelf-host"},
 	}

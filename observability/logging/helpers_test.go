@@ -63,12 +63,14 @@ func (b *syncBuffer) entries(t *testing.T) []map[string]any {
 	return out
 }
 
-// newLogger builds a logger writing JSON into a buffer at trace level; mod
+// newLogger builds a logger writing JSON into a buffer at trace level,
+// each line at once (the tests read the buffer right after logging); mod
 // adjusts the config. The logger is closed at cleanup.
 func newLogger(t testing.TB, mod func(*Config), opts ...Option) (*Logger, *syncBuffer, *prometheus.Registry) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Level = "trace"
+	cfg.FlushInterval = 0
 	if mod != nil {
 		mod(&cfg)
 	}

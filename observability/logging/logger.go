@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -23,12 +24,14 @@ const fatalFlushTimeout = 5 * time.Second
 type Logger struct {
 	logger *logrus.Logger
 	base   *logrus.Entry
-	sink   *sink // nil when GELF is off
+	sink   *sink        // nil when GELF is off
+	out    *flushWriter // nil when lines are written at once
 	sample float64
 }
 
 type options struct {
 	out    io.Writer
+	flush  time.Duration // replaces Config.FlushInterval when positive
 	exit   func(int)
 	sink   sinkOptions
 	fields logrus.Fields
@@ -145,6 +148,14 @@ func New(cfg Config, service, instance string, reg prometheus.Registerer, opts .
 		base:   lg.WithFields(baseFields(o.fields, service, instance)),
 		sample: cfg.AccessSample,
 	}
+	if o.flush > 0 {
+		cfg.FlushInterval = o.flush
+	}
+	if cfg.FlushInterval > 0 {
+		l.out = newFlushWriter(o.out, cfg.FlushInterval)
+		lg.SetOutput(l.out)
+		lg.SetFormatter(urgentFormatter{lg.Formatter, l.out})
+	}
 	// Order matters: request fields first, so that redaction sees them,
 	// then redaction, so that neither stdout nor GELF sees a secret.
 	lg.AddHook(contextHook{})
@@ -183,22 +194,37 @@ func baseFields(extra logrus.Fields, service, instance string) logrus.Fields {
 func (l *Logger) Entry() *logrus.Entry { return l.base }
 
 // Logger returns the underlying logrus.Logger. Hooks added to it run after
-// the GELF hook, so their fields reach stdout only.
+// the GELF hook, so their fields reach stdout only. Its output and formatter
+// hold info lines for the flush interval and write warn lines at once:
+// replacing either loses that.
 func (l *Logger) Logger() *logrus.Logger { return l.logger }
 
 // AccessSample returns the configured fraction of successful requests
 // written to the access log.
 func (l *Logger) AccessSample() float64 { return l.sample }
 
-// Close flushes the GELF queue within ctx's deadline and stops the sink's
-// goroutine; it returns an error naming how many messages were not sent.
-// Entries logged afterwards still reach stdout. Close may be called more
-// than once.
+// Close flushes the GELF queue and the lines waiting for stdout within
+// ctx's deadline and stops the goroutines writing them; it returns an error
+// naming how many GELF messages were not sent. Entries logged afterwards
+// still reach stdout. Close may be called more than once.
 func (l *Logger) Close(ctx context.Context) error {
-	if l.sink == nil {
-		return nil
+	var err error
+	if l.sink != nil {
+		err = l.sink.close(ctx)
 	}
-	return l.sink.close(ctx)
+	// Last: the sink reports on stdout.
+	if l.out != nil {
+		if oerr := l.out.close(ctx); oerr != nil && err == nil {
+			err = fmt.Errorf("logging: writing the lines held for stdout: %w", oerr)
+		}
+	}
+	return err
+}
+
+// withFlushInterval sets the stdout flush interval past what Validate
+// accepts, for tests that must see lines held.
+func withFlushInterval(d time.Duration) Option {
+	return func(o *options) { o.flush = d }
 }
 
 // withResolver makes the GELF sink look Graylog's name up with r, for tests.

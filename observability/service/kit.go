@@ -237,7 +237,8 @@ func (k *Kit) Run(ctx context.Context, components ...lifecycle.Component) error 
 	return err
 }
 
-// logFlush is the lifecycle part that flushes the GELF queue when stopped.
+// logFlush is the lifecycle part that flushes the GELF queue and the lines
+// held for stdout when stopped.
 type logFlush struct {
 	log    *logrus.Entry
 	logger *logging.Logger
@@ -259,7 +260,7 @@ func (f *logFlush) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	if err := f.logger.Close(ctx); err != nil {
-		f.log.WithError(err).Warn("log messages not delivered to Graylog at shutdown")
+		f.log.WithError(err).Warn("log messages not delivered at shutdown")
 	}
 	return nil
 }

@@ -215,7 +215,7 @@ func logCallTable(groups []bench.BenchStats) (string, error) {
 	serial, okS := find(groups, "BenchmarkAccessLog/serial")
 	parallel, okP := find(groups, "BenchmarkAccessLog/parallel")
 	if okS && okP {
-		out += fmt.Sprintf("\nOne access line (BenchmarkAccessLog: a successful unary call's entry on a request's context, to /dev/null, GELF off): "+
+		out += fmt.Sprintf("\nOne access line (BenchmarkAccessLog: a successful unary call's entry on a request's context, to /dev/null with the default 2 ms flush interval, GELF off): "+
 			"%s ns and %s ns of CPU from one goroutine, %s allocs; from 32 goroutines %s ns per line (wall, all cores) and %s ns of CPU.\n",
 			bench.Num(serial.Median("ns/op"), 0), bench.Num(serial.Median("cpu-ns/op"), 0), bench.Num(serial.Median("allocs/op"), 0),
 			bench.Num(parallel.Median("ns/op"), 0), bench.Num(parallel.Median("cpu-ns/op"), 0))
