@@ -133,3 +133,18 @@ func BenchmarkJSONFormat(b *testing.B) {
 		})
 	}
 }
+
+// TestJSONFormatterKeyOrderCache: entries with as many fields as the one
+// before but other keys, and entries with renamed fields between them, are
+// still written in logrus's order, not in the order cached for their length.
+func TestJSONFormatterKeyOrderCache(t *testing.T) {
+	a := logrus.Fields{"service": "user", "grpc.code": "OK", "zeta": 1}
+	b := logrus.Fields{"service": "user", "alpha": "OK", "zeta": 1}
+	c := logrus.Fields{"service": "user", "time": "own", "zeta": 1} // renamed fields.time
+	d := logrus.Fields{"service": "user", "aa": 1, "zz": 2, "mm": 3}
+	for range 3 {
+		for _, data := range []logrus.Fields{a, a, b, c, b, a, d, c} {
+			sameAsLogrus(t, "m", data)
+		}
+	}
+}
