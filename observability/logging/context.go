@@ -40,8 +40,12 @@ func (contextHook) Fire(e *logrus.Entry) error {
 		setDefault(e.Data, FieldRequestID, id)
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		setDefault(e.Data, FieldTraceID, sc.TraceID().String())
-		setDefault(e.Data, FieldSpanID, sc.SpanID().String())
+		if _, ok := e.Data[FieldTraceID]; !ok {
+			e.Data[FieldTraceID] = sc.TraceID().String()
+		}
+		if _, ok := e.Data[FieldSpanID]; !ok {
+			e.Data[FieldSpanID] = sc.SpanID().String()
+		}
 	}
 	if id := security.IdentityFromContext(ctx); id != "" {
 		setDefault(e.Data, FieldCaller, id)
@@ -54,7 +58,9 @@ func (contextHook) Fire(e *logrus.Entry) error {
 	return nil
 }
 
-func setDefault(f logrus.Fields, k string, v any) {
+// setDefault sets f[k] = v unless f has k. v is a string so that it is
+// boxed only when set: the access log sets most of these fields itself.
+func setDefault(f logrus.Fields, k, v string) {
 	if _, ok := f[k]; !ok {
 		f[k] = v
 	}

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -136,12 +137,16 @@ func (redactHook) Fire(e *logrus.Entry) error {
 // lose their secret keys; URLs lose their password; protobuf messages, which
 // print every field including passwords, are replaced by their type name.
 // Values encoding/json refuses (NaN, channels, functions, complex numbers)
-// become text. Other values are left to the formatter.
+// become text. Other values are left to the formatter. An unchanged value
+// is returned as v itself: boxing it again would allocate for every field
+// of every entry.
 func redactValue(v any) (any, bool) {
 	switch x := v.(type) {
 	case string:
-		r := RedactString(x)
-		return r, r != x
+		if r := RedactString(x); r != x {
+			return r, true
+		}
+		return v, false
 	case error:
 		// Always replaced by its text: formatters call Error without
 		// recovering, and it would run twice otherwise.
@@ -174,12 +179,18 @@ func redactValue(v any) (any, bool) {
 			out[i] = RedactString(s)
 		}
 		return out, true
-	case float64, float32:
+	case float64:
 		// encoding/json refuses NaN and infinities, and logrus's JSON
 		// formatter would then lose the whole entry.
-		f, _ := jsonValue(x)
-		_, isString := f.(string)
-		return f, isString
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return finite(x), true
+		}
+		return v, false
+	case float32:
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return finite(f), true
+		}
+		return v, false
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return v, false
 	}

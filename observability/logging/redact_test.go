@@ -3,6 +3,7 @@ package logging
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -127,5 +128,34 @@ func TestRedactionOnStdoutAndGELF(t *testing.T) {
 	}
 	if got := fmt.Sprint(e["md"]); !strings.Contains(got, "req-0001-abcd") {
 		t.Errorf("md = %s, want the request ID kept", got)
+	}
+}
+
+// TestRedactValueKeepsWhatItDoesNotChange: a value without a secret comes
+// back unchanged, without an allocation (every field of every entry passes
+// here); what encoding/json refuses becomes text.
+func TestRedactValueKeepsWhatItDoesNotChange(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		v, want any
+		changed bool
+	}{
+		{"string", "user fetched from the primary", "user fetched from the primary", false},
+		{"string with a token", "Authorization: Bearer abc.def", "Authorization: Bearer " + Redacted, true},
+		{"float64", 0.038, 0.038, false},
+		{"float32", float32(1.5), float32(1.5), false},
+		{"NaN", math.NaN(), "NaN", true},
+		{"float32 -Inf", float32(math.Inf(-1)), "-Inf", true},
+		{"int", 42, 42, false},
+	} {
+		got, changed := redactValue(tt.v)
+		if got != tt.want || changed != tt.changed {
+			t.Errorf("%s: redactValue(%v) = %v, %v; want %v, %v", tt.name, tt.v, got, changed, tt.want, tt.changed)
+		}
+	}
+	for _, v := range []any{"user fetched from the primary", 0.038, float32(1.5)} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = redactValue(v) }); n != 0 {
+			t.Errorf("redactValue(%v) allocates %v times, want 0", v, n)
+		}
 	}
 }
