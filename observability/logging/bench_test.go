@@ -65,7 +65,7 @@ func BenchmarkLogCall(b *testing.B) {
 // call (UnaryServerInterceptor around a handler that answers at once, on a
 // request's context: request ID, trace, caller, peer), written to
 // /dev/null as an *os.File as on stdout, with the default flush interval
-// (the lines of 2 ms in one write system call), GELF off: serially, and
+// (the lines of 2 ms together, up to 4 KiB per write), GELF off: serially, and
 // from 32 goroutines on GOMAXPROCS cores, where the logger's lock is
 // shared. cpu-ns/op is the process's CPU time per line, the flushing
 // goroutine's included.

@@ -195,3 +195,65 @@ func closeFlushWriter(t *testing.T, w *flushWriter) {
 		t.Errorf("close: %v", err)
 	}
 }
+
+// writeSizes records the size of each write.
+type writeSizes struct {
+	syncBuffer
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.sizes = append(w.sizes, len(p))
+	w.mu.Unlock()
+	return w.syncBuffer.Write(p)
+}
+
+// TestFlushWriterWritesWholeLinesUpToPipeBuf: held lines go out in writes
+// of at most maxWrite bytes, each ending a line, so that services sharing a
+// pipe cannot cut each other's lines; a longer line goes out alone.
+func TestFlushWriterWritesWholeLinesUpToPipeBuf(t *testing.T) {
+	out := &writeSizes{}
+	w := newFlushWriter(out, time.Hour)
+	var want bytes.Buffer
+	line := append(bytes.Repeat([]byte("x"), 99), '\n')
+	for range 100 {
+		want.Write(line)
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := append(bytes.Repeat([]byte("y"), 3*maxWrite), '\n')
+	want.Write(long)
+	if _, err := w.Write(long); err != nil {
+		t.Fatal(err)
+	}
+	closeFlushWriter(t, w)
+	if out.String() != want.String() {
+		t.Fatalf("wrote %d bytes, want the %d held, in order", len(out.String()), want.Len())
+	}
+	// 100 lines of 100 bytes: 40 per write, then the long line alone.
+	if got, want := fmt.Sprint(out.sizes), fmt.Sprint([]int{4000, 4000, 2000, len(long)}); got != want {
+		t.Errorf("write sizes %s, want %s", got, want)
+	}
+}
+
+func TestLinesUpTo(t *testing.T) {
+	for _, tt := range []struct {
+		b     string
+		limit int
+		want  int
+	}{
+		{"", 4, 0},
+		{"ab\n", 4, 3},
+		{"ab\ncd\nef\n", 7, 6},
+		{"abcdefgh\nij\n", 4, 9},
+		{"abcdefgh", 4, 8},
+		{"ab\ncdefgh", 4, 3},
+	} {
+		if got := linesUpTo([]byte(tt.b), tt.limit); got != tt.want {
+			t.Errorf("linesUpTo(%q, %d) = %d, want %d", tt.b, tt.limit, got, tt.want)
+		}
+	}
+}
