@@ -146,9 +146,12 @@ func (w *flushWriter) writeHeld() error {
 		_, err = w.out.Write(rest[:n])
 		rest = rest[n:]
 	}
-	w.mu.Lock()
-	w.spare = data[:0]
-	w.mu.Unlock()
+	// Keep the buffer for the next batch, unless a burst made it large.
+	if cap(data) <= maxHeld/4 {
+		w.mu.Lock()
+		w.spare = data[:0]
+		w.mu.Unlock()
+	}
 	return err
 }
 
