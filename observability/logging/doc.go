@@ -13,9 +13,14 @@
 //     of messages and string values (see SecretKey and RedactString);
 //  3. the GELF hook, which turns the entry into a GELF 1.1 message and puts
 //     it on a bounded queue. A background goroutine owns the connection and
-//     writes the queue out. A full queue drops the entry and counts it in
+//     writes the queue out, many messages per system call. A full queue
+//     drops the entry and counts it in
 //     golden_log_messages_dropped_total{sink="gelf",reason="queue_full"}: a
 //     log call never waits for Graylog, even when it is down or stalled.
+//
+// Then the line is written to stdout: info, debug and trace lines wait up
+// to Config.FlushInterval to go out together, warn and worse at once, after
+// those waiting; Close writes what waits.
 //
 // Every entry carries service and instance from the base Entry. The access
 // log (UnaryServerInterceptor, StreamServerInterceptor, HTTPMiddleware)
