@@ -146,12 +146,10 @@ func (w *flushWriter) writeHeld() error {
 		_, err = w.out.Write(rest[:n])
 		rest = rest[n:]
 	}
-	// Keep the buffer for the next batch, unless a burst made it large.
-	if cap(data) <= maxHeld/4 {
-		w.mu.Lock()
-		w.spare = data[:0]
-		w.mu.Unlock()
-	}
+	// Keep the buffer for the next batch: maxHeld bounds it.
+	w.mu.Lock()
+	w.spare = data[:0]
+	w.mu.Unlock()
 	return err
 }
 

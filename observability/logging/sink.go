@@ -458,6 +458,7 @@ type udpWriter struct {
 	large   *gelf.UDPWriter
 	timeout time.Duration
 	bufs    [maxBatch]bytes.Buffer
+	slots   [maxBatch][1][]byte // each message's Buffers, kept between batches
 	msgs    []ipv4.Message
 }
 
@@ -506,7 +507,8 @@ func (w *udpWriter) writeSmall(ms []*gelf.Message) (int, error) {
 		if b.Len() > gelf.ChunkSize {
 			break // the estimate was short: go-gelf chunks it
 		}
-		w.msgs = append(w.msgs, ipv4.Message{Buffers: [][]byte{b.Bytes()}})
+		w.slots[i][0] = b.Bytes()
+		w.msgs = append(w.msgs, ipv4.Message{Buffers: w.slots[i][:]})
 	}
 	if len(w.msgs) > 0 {
 		if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
