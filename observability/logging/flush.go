@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/golden-stack/golden/observability/backoff"
 )
 
 // maxHeld bounds the bytes a flushWriter holds: beyond it a line is written
@@ -49,20 +51,23 @@ type flushWriter struct {
 	spare  []byte
 	closed bool
 
-	kick chan struct{} // the first line into an empty buffer wakes run
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	kick     chan struct{} // the first line into an empty buffer wakes run
+	stopping context.Context
+	stop     context.CancelFunc
+	done     chan struct{}
+	once     sync.Once
 }
 
 // newFlushWriter starts the goroutine that writes what w holds every
 // interval.
 func newFlushWriter(out io.Writer, interval time.Duration) *flushWriter {
+	stopping, stop := context.WithCancel(context.Background())
 	w := &flushWriter{
 		out:      out,
 		interval: interval,
 		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
+		stopping: stopping,
+		stop:     stop,
 		done:     make(chan struct{}),
 	}
 	go w.run()
@@ -98,21 +103,14 @@ func (w *flushWriter) Write(p []byte) (int, error) {
 // arrived, so a busy server wakes it once per interval, not once per line.
 func (w *flushWriter) run() {
 	defer close(w.done)
-	t := time.NewTimer(0)
-	<-t.C
+	defer w.flush()
 	for {
 		select {
 		case <-w.kick:
-		case <-w.stop:
-			w.flush()
+		case <-w.stopping.Done():
 			return
 		}
-		t.Reset(w.interval)
-		select {
-		case <-t.C:
-		case <-w.stop:
-			t.Stop()
-			w.flush()
+		if !backoff.Sleep(w.stopping, w.interval) {
 			return
 		}
 		w.flush()
@@ -176,7 +174,7 @@ func (w *flushWriter) close(ctx context.Context) error {
 		w.mu.Lock()
 		w.closed = true
 		w.mu.Unlock()
-		close(w.stop)
+		w.stop()
 	})
 	select {
 	case <-w.done:
