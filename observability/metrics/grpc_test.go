@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -222,6 +223,68 @@ func TestServerExemplars(t *testing.T) {
 				t.Errorf("grpc_server_handling_seconds_bucket exemplars = %q, want one with %s", buckets, want)
 			}
 		})
+	}
+}
+
+// TestServerHandledCodes calls the interceptor directly with errors whose
+// code the series kept per method and caller do not cover, and with context
+// errors, which count under their gRPC codes as go-grpc-middleware's
+// provider counts them; each series is counted once per call, by caller.
+func TestServerHandledCodes(t *testing.T) {
+	reg, s := newServer(t)
+	interceptor := s.UnaryServerInterceptor()
+	info := &grpc.UnaryServerInfo{FullMethod: "/golden.user.v1.UserService/GetUser"}
+	for _, tc := range []struct {
+		caller string
+		err    error
+		code   string
+	}{
+		{"gateway", nil, "OK"},
+		{"gateway", nil, "OK"},
+		{"gateway", status.Error(codes.NotFound, "no"), "NotFound"},
+		{"gateway", status.Error(codes.Code(42), "odd"), "Code(42)"},
+		{"gateway", status.Error(codes.Code(42), "odd"), "Code(42)"},
+		{"gateway", context.Canceled, "Canceled"},
+		{"gateway", context.DeadlineExceeded, "DeadlineExceeded"},
+		{"gateway", errors.New("plain"), "Unknown"},
+		{"auth", nil, "OK"},
+	} {
+		handler := func(context.Context, any) (any, error) { return "ok", tc.err }
+		if _, err := interceptor(peerContext(tc.caller), nil, info, handler); !errors.Is(err, tc.err) {
+			t.Fatalf("interceptor returned %v, want the handler's %v", err, tc.err)
+		}
+	}
+	labels := func(caller string, more ...string) map[string]string {
+		m := map[string]string{"grpc_service": "golden.user.v1.UserService", "grpc_method": "GetUser", "grpc_type": "unary", "caller": caller}
+		for i := 0; i+1 < len(more); i += 2 {
+			m[more[i]] = more[i+1]
+		}
+		return m
+	}
+	for code, want := range map[string]float64{"OK": 2, "NotFound": 1, "Code(42)": 2, "Canceled": 1, "DeadlineExceeded": 1, "Unknown": 1} {
+		if got := counterValue(t, reg, "grpc_server_handled_total", labels("gateway", "grpc_code", code)); got != want {
+			t.Errorf("handled_total{caller=gateway,grpc_code=%s} = %v, want %v", code, got, want)
+		}
+	}
+	if got := counterValue(t, reg, "grpc_server_handled_total", labels("auth", "grpc_code", "OK")); got != 1 {
+		t.Errorf("handled_total{caller=auth,grpc_code=OK} = %v, want 1", got)
+	}
+	for name, want := range map[string]float64{"grpc_server_started_total": 8, "grpc_server_msg_received_total": 8, "grpc_server_msg_sent_total": 2} {
+		if got := counterValue(t, reg, name, labels("gateway")); got != want {
+			t.Errorf("%s{caller=gateway} = %v, want %v", name, got, want)
+		}
+	}
+	if got := mustFind(t, reg, "grpc_server_handling_seconds", labels("gateway")).GetHistogram().GetSampleCount(); got != 8 {
+		t.Errorf("handling_seconds{caller=gateway} count = %d, want 8", got)
+	}
+	// Only the codes a caller got have series: 6 for gateway, 1 for auth.
+	if n := seriesCount(t, reg, "grpc_server_handled_total"); n != 7 {
+		t.Errorf("%d grpc_server_handled_total series, want 7", n)
+	}
+	ctx := peerContext("gateway")
+	ok := func(context.Context, any) (any, error) { return "ok", nil }
+	if n := testing.AllocsPerRun(100, func() { _, _ = interceptor(ctx, nil, info, ok) }); n > 1 {
+		t.Errorf("a call through the interceptor allocates %v times, want at most 1 (its reporter)", n)
 	}
 }
 

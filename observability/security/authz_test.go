@@ -188,6 +188,48 @@ func TestIdentityOf(t *testing.T) {
 	}
 }
 
+// TestIdentityOfWithoutString checks the shortcut that reads golden's own
+// URIs without building their string against that string, for URIs it
+// takes and URIs it must leave to the string.
+func TestIdentityOfWithoutString(t *testing.T) {
+	uris := []string{
+		"spiffe://golden/user", "spiffe://golden/a-b_c.d~9", "spiffe://golden/", "SPIFFE://golden/user",
+		"spiffe://golden/a/b", "spiffe://golden/a%2Fb", "spiffe://golden/a b", "spiffe://golden/é",
+		"spiffe://golden/user?x=1", "spiffe://golden/user?", "spiffe://golden/user#f", "spiffe://u@golden/user",
+		"spiffe://golden:1/user", "spiffe://Golden/user", "spiffe:golden/user", "spiffe://other/user", "https://golden/user",
+	}
+	for _, raw := range uris {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromString, isGolden := strings.CutPrefix(u.String(), IdentityURIPrefix)
+		id, ok := plainIdentity(u)
+		if ok && (!isGolden || id != fromString) {
+			t.Errorf("%s: plainIdentity = %q, the string reads %q (golden %v)", raw, id, fromString, isGolden)
+		}
+		if cert := newCert(t, "cn", raw); isGolden && IdentityOf(cert) != fromString {
+			t.Errorf("%s: IdentityOf = %q, want %q", raw, IdentityOf(cert), fromString)
+		}
+	}
+	if _, ok := plainIdentity(mustParse(t, "spiffe://golden/user")); !ok {
+		t.Error("plainIdentity does not take spiffe://golden/user")
+	}
+	cert := newCert(t, "cn", "spiffe://golden/user")
+	if n := testing.AllocsPerRun(100, func() { IdentityOf(cert) }); n != 0 {
+		t.Errorf("IdentityOf of a golden certificate allocates %v times, want 0", n)
+	}
+}
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // peerCtx returns a context whose peer presents info as its auth info.
 func peerCtx(info credentials.AuthInfo) context.Context {
 	return peer.NewContext(context.Background(), &peer.Peer{
