@@ -27,13 +27,29 @@ var secretWords = []string{
 	"cookie", "key", "apikey", "privatekey", "credential", "credentials",
 }
 
+// secretWordsByLast are secretWords by their last letter, in both cases.
+var secretWordsByLast = func() (by [256][]string) {
+	for _, w := range secretWords {
+		c := w[len(w)-1]
+		by[c] = append(by[c], w)
+		by[c&^0x20] = append(by[c&^0x20], w)
+	}
+	return by
+}()
+
 // SecretKey reports whether a field named key holds a secret: the key, in any
 // case, is one of password, passwd, passphrase, secret, token, authorization,
 // cookie, key, apikey, privatekey, credential(s), or ends with one after '_',
 // '.', '-' or a camelCase boundary (access_token, api_key, private_key,
 // grpc.metadata.authorization, Set-Cookie, clientSecret).
 func SecretKey(key string) bool {
-	for _, w := range secretWords {
+	if key == "" {
+		return false
+	}
+	// Only the words ending in the key's last letter can match. (A fold
+	// partner of an ASCII letter outside ASCII is longer in UTF-8, so it
+	// never ends a key matching a word of the same length.)
+	for _, w := range secretWordsByLast[key[len(key)-1]] {
 		if len(key) < len(w) {
 			continue
 		}

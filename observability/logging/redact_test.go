@@ -43,6 +43,52 @@ func TestSecretKey(t *testing.T) {
 	}
 }
 
+// secretKeyAnyWord is SecretKey comparing the key with every secret word,
+// as it did before it looked only at the words ending in the key's last
+// letter.
+func secretKeyAnyWord(key string) bool {
+	for _, w := range secretWords {
+		if len(key) < len(w) {
+			continue
+		}
+		i := len(key) - len(w)
+		if !strings.EqualFold(key[i:], w) {
+			continue
+		}
+		if i == 0 {
+			return true
+		}
+		prev, first := key[i-1], key[i]
+		if prev == '_' || prev == '.' || prev == '-' ||
+			first >= 'A' && first <= 'Z' && (prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9') {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzSecretKey checks that SecretKey agrees with secretKeyAnyWord. Its
+// seeds, which go test runs, are every secret word in several cases after
+// several prefixes, and keys with non-ASCII fold partners of its letters.
+func FuzzSecretKey(f *testing.F) {
+	for _, w := range secretWords {
+		for _, word := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:], w[:len(w)-1] + strings.ToUpper(w[len(w)-1:])} {
+			for _, prefix := range []string{"", "x_", "x.", "x-", "my", "a1", "X", "ſ"} {
+				f.Add(prefix + word)
+				f.Add(prefix + word + "s")
+			}
+		}
+	}
+	for _, k := range []string{"ſecret", "Key", "toKen", "credentialſ", "password", "İd", "caller", "grpc.code", "", "y", "Y"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if got, want := SecretKey(key), secretKeyAnyWord(key); got != want {
+			t.Errorf("SecretKey(%q) = %v, comparing every word gives %v", key, got, want)
+		}
+	})
+}
+
 func TestRedactString(t *testing.T) {
 	tests := []struct {
 		name, in, want string
