@@ -137,7 +137,7 @@ func callerOf(ctx context.Context) string {
 // ResourceExhausted). A panic that passes through it unrecovered is counted
 // in flight and started but not handled, so panic recovery belongs after it.
 func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	report := interceptors.UnaryServerInterceptor(s)
+	report := interceptors.UnaryServerInterceptor(reportable{s})
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		s.inFlight.Inc()
 		defer s.inFlight.Dec()
@@ -149,7 +149,7 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 // stream is in flight until its handler returns, and its messages are
 // counted in grpc_server_msg_received_total and grpc_server_msg_sent_total.
 func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	report := interceptors.StreamServerInterceptor(s)
+	report := interceptors.StreamServerInterceptor(reportable{s})
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		s.inFlight.Inc()
 		defer s.inFlight.Dec()
@@ -157,13 +157,16 @@ func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
 	}
 }
 
-// ServerReporter implements go-grpc-middleware's
-// interceptors.ServerReportable: it counts the RPC as started and returns
-// the reporter of its method and caller. The caller is the identity of a
-// verified client certificate, so that its values are bounded by the set
-// of certificates the CA issued, or NoCaller; metadata and anything else
-// the client chooses freely are never used.
-func (s *Server) ServerReporter(ctx context.Context, meta interceptors.CallMeta) (interceptors.Reporter, context.Context) {
+// reportable is a Server as go-grpc-middleware's interceptors report to it.
+type reportable struct{ s *Server }
+
+// ServerReporter counts the RPC as started and returns the reporter of its
+// method and caller. The caller is the identity of a verified client
+// certificate, so that its values are bounded by the set of certificates
+// the CA issued, or NoCaller; metadata and anything else the client chooses
+// freely are never used.
+func (rep reportable) ServerReporter(ctx context.Context, meta interceptors.CallMeta) (interceptors.Reporter, context.Context) {
+	s := rep.s
 	r := &serverReporter{
 		server:   s,
 		series:   s.seriesOf(seriesKey{typ: meta.Typ, service: meta.Service, method: meta.Method, caller: callerOf(ctx)}),
