@@ -28,7 +28,7 @@ func BenchmarkLogCall(b *testing.B) {
 	}{
 		{"no-gelf", func(*testing.B) (string, string) { return "", "udp" }},
 		{"udp-healthy", func(b *testing.B) (string, string) { return discardUDP(b), "udp" }},
-		{"tcp-healthy", func(b *testing.B) (string, string) { return newTCPServer(b, true, 0).addr(), "tcp" }},
+		{"tcp-healthy", func(b *testing.B) (string, string) { return discardTCP(b), "tcp" }},
 		{"udp-down", func(b *testing.B) (string, string) { return freePort(b, "udp"), "udp" }},
 		{"tcp-down", func(b *testing.B) (string, string) { return freePort(b, "tcp"), "tcp" }},
 		{"tcp-stalled", func(b *testing.B) (string, string) { return newTCPServer(b, false, 0).addr(), "tcp" }},

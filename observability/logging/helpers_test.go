@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -339,6 +340,52 @@ func discardUDP(tb testing.TB) string {
 		<-done
 	})
 	return c.LocalAddr().String()
+}
+
+// discardTCP starts a GELF TCP server on loopback that reads and discards
+// what it is sent, as discardUDP does for datagrams: a benchmark's receiver
+// that parsed every frame in the benchmark's process would take the cores
+// the sink is measured on.
+func discardTCP(tb testing.TB) string {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		conns  []net.Conn
+		closed bool
+	)
+	wg.Go(func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				_ = c.Close()
+				return
+			}
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
+		}
+	})
+	tb.Cleanup(func() {
+		_ = lis.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return lis.Addr().String()
 }
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
