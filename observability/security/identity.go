@@ -32,8 +32,8 @@ func IdentityOf(cert *x509.Certificate) string {
 // plainIdentity reads the identity of the URI every golden certificate
 // carries, spiffe://golden/<name> with a name of characters a URI never
 // escapes, without building the URI's string: it is read on every RPC,
-// several times. ok is false for any other URI, whose string IdentityOf
-// then reads; for those it reads, the result is the same.
+// several times. The identity is the one the string gives. ok is false for
+// any other URI, whose string IdentityOf then reads.
 func plainIdentity(u *url.URL) (id string, ok bool) {
 	if u.Scheme != "spiffe" || u.Host != "golden" || u.Opaque != "" || u.User != nil ||
 		u.RawPath != "" || u.ForceQuery || u.RawQuery != "" || u.Fragment != "" ||
