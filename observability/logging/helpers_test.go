@@ -227,15 +227,22 @@ type tcpServer struct {
 	read bool
 	// closeAfter closes each connection after that many messages (0: never).
 	closeAfter int
+	// discard reads without parsing and keeps nothing.
+	discard bool
 }
 
 func newTCPServer(t testing.TB, read bool, closeAfter int) *tcpServer {
+	return startTCPServer(t, &tcpServer{msgs: make(chan *gelf.Message, 1<<16), read: read, closeAfter: closeAfter})
+}
+
+// startTCPServer makes s listen on loopback and serve until the test ends.
+func startTCPServer(t testing.TB, s *tcpServer) *tcpServer {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &tcpServer{lis: lis, msgs: make(chan *gelf.Message, 1<<16), read: read, closeAfter: closeAfter}
+	s.lis = lis
 	s.wg.Add(1)
 	go s.accept()
 	t.Cleanup(s.close)
@@ -266,6 +273,10 @@ func (s *tcpServer) accept() {
 func (s *tcpServer) serve(c net.Conn) {
 	defer s.wg.Done()
 	defer c.Close()
+	if s.discard {
+		_, _ = io.Copy(io.Discard, c)
+		return
+	}
 	br := bufio.NewReader(c)
 	for n := 0; s.closeAfter == 0 || n < s.closeAfter; n++ {
 		frame, err := br.ReadBytes(0)
@@ -347,45 +358,7 @@ func discardUDP(tb testing.TB) string {
 // that parsed every frame in the benchmark's process would take the cores
 // the sink is measured on.
 func discardTCP(tb testing.TB) string {
-	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		conns  []net.Conn
-		closed bool
-	)
-	wg.Go(func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if closed {
-				mu.Unlock()
-				_ = c.Close()
-				return
-			}
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
-		}
-	})
-	tb.Cleanup(func() {
-		_ = lis.Close()
-		mu.Lock()
-		closed = true
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return lis.Addr().String()
+	return startTCPServer(tb, &tcpServer{read: true, discard: true}).addr()
 }
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {

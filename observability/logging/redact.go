@@ -50,25 +50,29 @@ func SecretKey(key string) bool {
 	// partner of an ASCII letter outside ASCII is longer in UTF-8, so it
 	// never ends a key matching a word of the same length.)
 	for _, w := range secretWordsByLast[key[len(key)-1]] {
-		if len(key) < len(w) {
-			continue
-		}
-		i := len(key) - len(w)
-		if !strings.EqualFold(key[i:], w) {
-			continue
-		}
-		if i == 0 {
-			return true
-		}
-		prev, first := key[i-1], key[i]
-		if prev == '_' || prev == '.' || prev == '-' {
-			return true
-		}
-		if first >= 'A' && first <= 'Z' && (prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9') {
+		if endsWithWord(key, w) {
 			return true
 		}
 	}
 	return false
+}
+
+// endsWithWord reports whether key, in any case, is w or ends with w after
+// '_', '.', '-' or a camelCase boundary.
+func endsWithWord(key, w string) bool {
+	if len(key) < len(w) {
+		return false
+	}
+	i := len(key) - len(w)
+	if !strings.EqualFold(key[i:], w) {
+		return false
+	}
+	if i == 0 {
+		return true
+	}
+	prev, first := key[i-1], key[i]
+	return prev == '_' || prev == '.' || prev == '-' ||
+		first >= 'A' && first <= 'Z' && (prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9')
 }
 
 var (

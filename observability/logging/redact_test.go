@@ -48,19 +48,7 @@ func TestSecretKey(t *testing.T) {
 // letter.
 func secretKeyAnyWord(key string) bool {
 	for _, w := range secretWords {
-		if len(key) < len(w) {
-			continue
-		}
-		i := len(key) - len(w)
-		if !strings.EqualFold(key[i:], w) {
-			continue
-		}
-		if i == 0 {
-			return true
-		}
-		prev, first := key[i-1], key[i]
-		if prev == '_' || prev == '.' || prev == '-' ||
-			first >= 'A' && first <= 'Z' && (prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9') {
+		if endsWithWord(key, w) {
 			return true
 		}
 	}

@@ -78,28 +78,17 @@ func NewServer(reg prometheus.Registerer) (*Server, error) {
 	ho := latencyOpts()
 	ho.Name = "grpc_server_handling_seconds"
 	ho.Help = "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server."
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	s := &Server{
-		started: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_started_total",
-			Help: "Total number of RPCs started on the server.",
-		}, labels),
-		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_handled_total",
-			Help: "Total number of RPCs completed on the server, regardless of success or failure.",
-		}, withCode),
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_msg_received_total",
-			Help: "Total number of RPC stream messages received on the server.",
-		}, labels),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_msg_sent_total",
-			Help: "Total number of gRPC stream messages sent by the server.",
-		}, labels),
-		latency: prometheus.NewHistogramVec(ho, labels),
-		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "golden_ratelimit_rejections_total",
-			Help: "Total number of requests refused by the per-caller rate limiter, by caller identity.",
-		}, []string{callerLabel}),
+		started:  counter("grpc_server_started_total", "Total number of RPCs started on the server.", labels),
+		handled:  counter("grpc_server_handled_total", "Total number of RPCs completed on the server, regardless of success or failure.", withCode),
+		received: counter("grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.", labels),
+		sent:     counter("grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", labels),
+		latency:  prometheus.NewHistogramVec(ho, labels),
+		rejections: counter("golden_ratelimit_rejections_total",
+			"Total number of requests refused by the per-caller rate limiter, by caller identity.", []string{callerLabel}),
 		series: make(map[seriesKey]*serverSeries),
 	}
 	cs := []prometheus.Collector{s.started, s.handled, s.received, s.sent, s.latency, s.rejections}
