@@ -143,7 +143,7 @@ func runParallel(b *testing.B, clients *Clients, token string) {
 		client := clients.Get(int(next.Add(1)))
 		req := Request()
 		for pb.Next() {
-			if _, err := client.GetUser(ctx, req); err != nil {
+			if _, err := client.GetUser(WithRequestID(ctx), req); err != nil {
 				b.Error(err)
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/observability/requestid"
 )
 
 // Clients are n connections to one server, each its own HTTP/2 connection
@@ -58,4 +59,11 @@ func (c *Clients) Close() error {
 // size; only golden verifies it.
 func CallContext(ctx context.Context, token string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+}
+
+// WithRequestID returns ctx sending a new request ID, as the gateway sends
+// one with every call to a service. Every server gets it; golden keeps it
+// instead of making one.
+func WithRequestID(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, requestid.MetadataKey, requestid.New())
 }

@@ -7,10 +7,13 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// UnaryServerInterceptor puts the caller's x-request-id in the context and
-// echoes it in the response header. A missing or malformed ID is replaced by
-// a new one: services behind the gateway still get an ID for every request,
-// and a bad value from a peer never reaches logs or spans.
+// UnaryServerInterceptor puts the caller's x-request-id in the context. A
+// missing or malformed ID is replaced by a new one, which the response
+// header carries back: services behind the gateway still get an ID for
+// every request, a bad value from a peer never reaches logs or spans, and a
+// caller without an ID learns the one its call is logged under. A caller's
+// own well-formed ID is not echoed: it already has it, and echoing would
+// make every call inside the system build, send and decode one more header.
 func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx = serverContext(ctx)
@@ -26,14 +29,16 @@ func StreamServerInterceptor() grpc.StreamServerInterceptor {
 }
 
 func serverContext(ctx context.Context) context.Context {
-	var id string
+	var sent string
 	if vals := metadata.ValueFromIncomingContext(ctx, MetadataKey); len(vals) > 0 {
-		id = vals[0]
+		sent = vals[0]
 	}
-	id = OrNew(id)
-	// SetHeader fails only once headers were sent, which cannot have
-	// happened before the handler ran.
-	_ = grpc.SetHeader(ctx, metadata.Pairs(MetadataKey, id))
+	id := OrNew(sent)
+	if id != sent {
+		// SetHeader fails only once headers were sent, which cannot have
+		// happened before the handler ran.
+		_ = grpc.SetHeader(ctx, metadata.MD{MetadataKey: {id}})
+	}
 	return NewContext(ctx, id)
 }
 

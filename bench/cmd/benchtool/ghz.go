@@ -16,6 +16,7 @@ import (
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
 	"github.com/golden-stack/golden/bench"
+	"github.com/golden-stack/golden/observability/requestid"
 )
 
 type ghzFlags struct {
@@ -80,8 +81,12 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 	base := bench.GHZOptions{
 		Bin: f.bin, Call: "golden.user.v1.UserService.GetUser",
 		Data: fmt.Sprintf(`{"id":%q}`, bench.UserID),
-		// Every server gets the token, so every request is the same size.
-		Metadata:    map[string]string{"authorization": "Bearer " + token},
+		// Every server gets the token, so every request is the same size,
+		// and a new request ID per call, as the gateway sends one.
+		Metadata: map[string]string{
+			"authorization":       "Bearer " + token,
+			requestid.MetadataKey: "{{.UUID}}",
+		},
 		Files:       bench.TLSFiles{CA: files.CA, Cert: files.Cert, Key: files.Key},
 		ServerName:  bench.ServerName,
 		Connections: f.connections, Concurrency: f.conc, SkipFirst: f.skipFirst,
@@ -105,7 +110,7 @@ func runGHZ(ctx context.Context, w io.Writer, f ghzFlags) error {
 		}
 		flat[name] = r
 	}
-	fmt.Fprintf(w, "Flat out: `ghz --connections %d --concurrency %d --duration %s --skipFirst %d`, mTLS with the gateway certificate, `authorization: Bearer <JWT>` metadata to every server.\n\n",
+	fmt.Fprintf(w, "Flat out: `ghz --connections %d --concurrency %d --duration %s --skipFirst %d`, mTLS with the gateway certificate, `authorization: Bearer <JWT>` and a new `x-request-id` (ghz's `{{.UUID}}`) as metadata to every server.\n\n",
 		f.connections, f.conc, f.duration, f.skipFirst)
 	fmt.Fprint(w, ghzTable(env.Order, flat))
 

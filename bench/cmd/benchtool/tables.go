@@ -83,7 +83,7 @@ func rpcTable(groups []bench.BenchStats) (string, error) {
 		})
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Request %d bytes, response %d bytes (protobuf), plus an `authorization: Bearer <JWT>` header on every call.\n\n",
+	fmt.Fprintf(&b, "Request %d bytes, response %d bytes (protobuf), plus an `authorization: Bearer <JWT>` header and a new `x-request-id` on every call.\n\n",
 		proto.Size(bench.Request()), proto.Size(bench.Response))
 	b.WriteString(t.String())
 	b.WriteString("\n")
