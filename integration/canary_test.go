@@ -99,7 +99,7 @@ func renderCanaryAlertmanagerConfig(t *testing.T, hookURL, smtpAddr, guardURL, s
 // base URL.
 func startGuard(t *testing.T, bin, consulAddr, tokenFile, secretFile string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testbackend.FreeAddr(t)
 	cmd := exec.Command(bin, "canary", "guard", "--listen", addr, "--secret-file", secretFile,
 		"--consul-addr", consulAddr, "--consul-token-file", tokenFile)
 	var out strings.Builder

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	userv1 "github.com/golden-stack/golden/api/golden/user/v1"
+	"github.com/golden-stack/golden/internal/testbackend"
 )
 
 // buildGolden compiles the golden binary into a temporary folder.
@@ -25,17 +25,6 @@ func buildGolden(t *testing.T) string {
 	return bin
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestServeSIGTERMDrainsAndExitsZero runs `golden serve user` as a process,
 // sends SIGTERM while slow requests are in flight, and expects every request
 // to succeed and the process to exit 0.
@@ -45,7 +34,7 @@ func TestServeSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	bin := buildGolden(t)
 	certs := newCerts(t)
-	grpcAddr, adminAddr := freeAddr(t), freeAddr(t)
+	grpcAddr, adminAddr := testbackend.FreeAddr(t), testbackend.FreeAddr(t)
 	cmd := exec.Command(bin, "serve", "user",
 		"--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--log-level", "error", "--bcrypt-cost", "11", "--shutdown-timeout", "1m")
 	cmd.Env = append(cmd.Environ(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -105,11 +106,25 @@ type allServices struct {
 func (o allOptions) prepare(w io.Writer) (*allServices, error) {
 	var v config.Validator
 	v.Check(o.dir != "", "dir", "must be set")
+	type listen struct{ flag, host, port string }
+	var listens []listen
 	for _, a := range []struct{ flag, value string }{
 		{"http-addr", o.httpAddr}, {"auth-addr", o.authAddr}, {"user-addr", o.userAddr},
 		{"gateway-admin-addr", o.gatewayAdmin}, {"auth-admin-addr", o.authAdmin}, {"user-admin-addr", o.userAdmin},
 	} {
 		v.Addr(a.flag, a.value)
+		host, port, err := net.SplitHostPort(a.value)
+		if err != nil || port == "0" {
+			continue // reported above, or a port the kernel picks
+		}
+		// Two services on one port: the second would fail only after the
+		// first (and, under golden dev, every backend) had started.
+		for _, l := range listens {
+			if l.port == port && (l.host == host || allInterfaces(l.host) || allInterfaces(host)) {
+				v.Check(false, a.flag, "port %s is also --%s's", port, l.flag)
+			}
+		}
+		listens = append(listens, listen{a.flag, host, port})
 	}
 	if o.dir == "" {
 		return nil, v.Err()
@@ -216,6 +231,10 @@ golden is running: gateway %[1]s (Ctrl-C stops it)
 
 `, url)
 }
+
+// allInterfaces reports whether a listen address's host means every
+// interface.
+func allInterfaces(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
 
 // uniqueInvalid joins the settings errors of errs (nil ones skipped) into
 // one *config.Invalid, each message once, or returns nil.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,6 +84,15 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	}
 	if err := uniqueInvalid([]error{stackErr, err}); err != nil {
 		return err
+	}
+	// The services bind their ports after the backends start: no backend
+	// may be handed one of them.
+	for _, addr := range []string{o.all.httpAddr, o.all.authAddr, o.all.userAddr, o.all.gatewayAdmin, o.all.authAdmin, o.all.userAdmin} {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			if p, err := strconv.Atoi(port); err == nil && p != 0 {
+				o.stack.Taken = append(o.stack.Taken, p)
+			}
+		}
 	}
 	fmt.Fprintf(w, "starting consul, jaeger, mailpit, alertmanager and prometheus (logs in %s)\n", filepath.Join(o.stack.StateDir, "logs"))
 	stack, err := devstack.Start(cmd.Context(), o.stack)

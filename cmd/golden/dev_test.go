@@ -56,10 +56,10 @@ func TestDevRunsTheWholeStory(t *testing.T) {
 		ports[name] = port()
 	}
 	loop := func(p string) string { return "127.0.0.1:" + p }
-	httpAddr := freeAddr(t)
+	httpAddr := testbackend.FreeAddr(t)
 	args := []string{"dev", "--root", "../..", "--dir", t.TempDir(), "--log-level", "error",
-		"--http-addr", httpAddr, "--auth-addr", freeAddr(t), "--user-addr", freeAddr(t),
-		"--gateway-admin-addr", freeAddr(t), "--auth-admin-addr", freeAddr(t), "--user-admin-addr", freeAddr(t)}
+		"--http-addr", httpAddr, "--auth-addr", testbackend.FreeAddr(t), "--user-addr", testbackend.FreeAddr(t),
+		"--gateway-admin-addr", testbackend.FreeAddr(t), "--auth-admin-addr", testbackend.FreeAddr(t), "--user-admin-addr", testbackend.FreeAddr(t)}
 	for name, p := range ports {
 		args = append(args, "--"+name+"-port", p)
 	}

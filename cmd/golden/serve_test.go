@@ -63,6 +63,8 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"all reports every bad value of every service", []string{"all", "--dir", dir, "--http-addr", "nowhere", "--user-addr", "x", "--log-level", "loud", "--otlp-endpoint", "no port"},
 			nil, []string{"--http-addr (GOLDEN_HTTP_ADDR)", "--user-addr (GOLDEN_USER_ADDR)", "--log-level (GOLDEN_LOG_LEVEL)", "--otlp-endpoint (GOLDEN_OTLP_ENDPOINT)"}},
 		{"all from env", []string{"all", "--dir", dir}, map[string]string{"GOLDEN_HTTP_ADDR": ":nope"}, []string{"GOLDEN_HTTP_ADDR"}},
+		{"all: two services on one port", []string{"all", "--dir", dir, "--http-addr", "127.0.0.1:8181", "--user-addr", "127.0.0.1:0", "--auth-addr", "127.0.0.1:0", "--gateway-admin-addr", ":8181"},
+			nil, []string{"--gateway-admin-addr (GOLDEN_GATEWAY_ADMIN_ADDR): port 8181 is also --http-addr's"}},
 		{"unknown service", []string{"serve", "billing"}, nil, []string{"billing"}},
 		{"no service", []string{"serve"}, nil, []string{"auth, user or gateway"}},
 		{"extra argument", []string{"serve", "user", "extra"}, nil, []string{"extra"}},
@@ -142,7 +144,7 @@ func TestBusyPortNamesSettingAndReleasesPorts(t *testing.T) {
 			args := append(slices.Clone(tt.args), "--"+tt.busy, busy.Addr().String())
 			var free []string
 			for _, flag := range tt.ports {
-				addr := freeAddr(t)
+				addr := testbackend.FreeAddr(t)
 				free = append(free, addr)
 				args = append(args, "--"+flag, addr)
 			}
@@ -170,20 +172,9 @@ func TestBusyPortNamesSettingAndReleasesPorts(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().String()
-}
-
 // silentAddr returns the address of a loopback listener that accepts
 // connections and never answers, as a backend that hangs does.
-func silentAddr(t *testing.T) string {
+func silentAddr(t testing.TB) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,13 +211,13 @@ func silentAddr(t *testing.T) string {
 // --shutdown-timeout, since a container's grace period ends in SIGKILL.
 func TestServeExitsCleanWithTelemetryDown(t *testing.T) {
 	const shutdownTimeout = 3 * time.Second
-	for name, telemetry := range map[string]func(*testing.T) string{"refused": freeAddr, "silent": silentAddr} {
+	for name, telemetry := range map[string]func(testing.TB) string{"refused": testbackend.FreeAddr, "silent": silentAddr} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			if _, err := pki.Ensure(dir, pki.EnsureOptions{Names: []string{"user"}}); err != nil {
 				t.Fatal(err)
 			}
-			admin := freeAddr(t)
+			admin := testbackend.FreeAddr(t)
 			cmd := newRootCmd()
 			var out bytes.Buffer
 			cmd.SetOut(&out)
@@ -304,14 +295,14 @@ func TestAllWithConsulFaultsAndDebugPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpAddr, userAdmin := freeAddr(t), freeAddr(t)
+	httpAddr, userAdmin := testbackend.FreeAddr(t), testbackend.FreeAddr(t)
 	cmd := newRootCmd()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
 	cmd.SetArgs([]string{"all", "--dir", t.TempDir(), "--log-level", "error",
-		"--http-addr", httpAddr, "--auth-addr", freeAddr(t), "--user-addr", freeAddr(t),
-		"--gateway-admin-addr", freeAddr(t), "--auth-admin-addr", freeAddr(t), "--user-admin-addr", userAdmin,
+		"--http-addr", httpAddr, "--auth-addr", testbackend.FreeAddr(t), "--user-addr", testbackend.FreeAddr(t),
+		"--gateway-admin-addr", testbackend.FreeAddr(t), "--auth-admin-addr", testbackend.FreeAddr(t), "--user-admin-addr", userAdmin,
 		"--consul-addr", consul.HTTPAddr, "--consul-check-interval", "1s", "--consul-check-timeout", "1s", "--consul-drain-wait", "1s",
 		"--debug-pages"})
 	ctx, sigterm := context.WithCancel(context.Background())

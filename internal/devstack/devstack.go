@@ -52,6 +52,11 @@ type Options struct {
 	// one log file per backend (logs/NAME.log).
 	StateDir string
 	Ports    Ports
+	// Taken are ports the caller binds once the backends run (golden dev's
+	// services). The backends' other ports are picked apart from them and
+	// from Ports, or a port that was free a moment ago could be handed to
+	// both.
+	Taken []int
 }
 
 // Validate reports every bad option at once, each named by its flag in
@@ -136,7 +141,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	addr := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 	// Consul's three, Mailpit's SMTP, and Jaeger's unpublished listeners.
-	free, err := freePorts(10)
+	taken := map[int]bool{}
+	for _, p := range append([]int{o.Ports.Consul, o.Ports.Prometheus, o.Ports.Alertmanager, o.Ports.Jaeger,
+		o.Ports.JaegerGRPC, o.Ports.Mailpit, o.Ports.OTLP}, o.Taken...) {
+		taken[p] = true
+	}
+	free, err := freePorts(10, taken)
 	if err != nil {
 		return nil, err
 	}

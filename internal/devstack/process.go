@@ -99,22 +99,27 @@ func (p *process) stop(grace time.Duration) {
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago
-// (all held open together, so none is returned twice).
-func freePorts(n int) ([]int, error) {
+// and are not in taken (all held open together, so none is returned twice).
+func freePorts(n int, taken map[int]bool) ([]int, error) {
 	ports := make([]int, 0, n)
-	listeners := make([]net.Listener, 0, n)
+	var listeners []net.Listener
 	defer func() {
 		for _, l := range listeners {
 			l.Close()
 		}
 	}()
-	for range n {
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 100*n {
+			return nil, fmt.Errorf("no %d free loopback ports apart from the configured ones in %d tries", n, tries)
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		listeners = append(listeners, l) // held, taken or not, so the kernel picks another
+		if p := l.Addr().(*net.TCPAddr).Port; !taken[p] {
+			ports = append(ports, p)
+		}
 	}
 	return ports, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,12 @@ func FreePort(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// FreeAddr returns "127.0.0.1:port" for a port from FreePort.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(FreePort(t))
 }
 
 // NewPort returns a loopback TCP port that was free a moment ago and that
