@@ -193,6 +193,9 @@ func (s *composeStack) signInRequired() {
 // fails the test for each unexpected failure among them.
 func (s *composeStack) failures(step string, from, to time.Time) {
 	s.t.Helper()
+	// A request sent just before to may still be in flight: it belongs to
+	// this window, so wait until its timeout has passed.
+	time.Sleep(time.Until(to.Add(s.load.timeout + 500*time.Millisecond)))
 	var total int
 	var bad []result
 	for _, r := range s.load.Results() {
@@ -210,7 +213,7 @@ func (s *composeStack) failures(step string, from, to time.Time) {
 			s.t.Errorf("%s: ... %d more", step, len(bad)-5)
 			break
 		}
-		s.t.Errorf("%s: %s %s answered %d %s (%v)", step, r.Op, r.RequestID, r.Status, r.Code, r.Err)
+		s.t.Errorf("%s: %s %s sent %s answered %d %s (%v)", step, r.Op, r.RequestID, r.end.Add(-r.Latency).UTC().Format("15:04:05.000"), r.Status, r.Code, r.Err)
 	}
 }
 

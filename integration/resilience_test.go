@@ -149,12 +149,13 @@ type backgroundLoad struct {
 	mu      sync.Mutex
 	results []result
 	stop    func() lg.Summary
+	timeout time.Duration // each request's bound
 }
 
 // startLoad runs a generator with cfg until Stop or the end of the test.
 func startLoad(t *testing.T, cfg lg.Config) *backgroundLoad {
 	t.Helper()
-	l := &backgroundLoad{}
+	l := &backgroundLoad{timeout: cfg.Timeout}
 	g, err := lg.New(cfg, lg.WithObserver(func(r lg.Result) {
 		l.mu.Lock()
 		l.results = append(l.results, result{r, time.Now()})
