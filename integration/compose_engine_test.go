@@ -194,8 +194,8 @@ func (s *composeStack) signInRequired() {
 func (s *composeStack) failures(step string, from, to time.Time) {
 	s.t.Helper()
 	// A request sent just before to may still be in flight: it belongs to
-	// this window, so wait until its timeout has passed.
-	time.Sleep(time.Until(to.Add(s.load.timeout + 500*time.Millisecond)))
+	// this window.
+	s.load.Settle(to)
 	var total int
 	var bad []result
 	for _, r := range s.load.Results() {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,6 +150,7 @@ type backgroundLoad struct {
 	mu      sync.Mutex
 	results []result
 	stop    func() lg.Summary
+	stopped atomic.Bool   // Stop returned: no request is in flight
 	timeout time.Duration // each request's bound
 }
 
@@ -176,6 +178,7 @@ func startLoad(t *testing.T, cfg lg.Config) *backgroundLoad {
 		once.Do(func() {
 			cancel()
 			sum = <-done
+			l.stopped.Store(true)
 		})
 		return sum
 	}
@@ -186,6 +189,15 @@ func startLoad(t *testing.T, cfg lg.Config) *backgroundLoad {
 // Stop ends the load, waits for the requests in flight and returns the
 // generator's summary; later calls return the same summary.
 func (l *backgroundLoad) Stop() lg.Summary { return l.stop() }
+
+// Settle waits until every request sent before to has ended, so that
+// Results holds them: at once when the load has stopped, since Stop waits
+// for the requests in flight, and otherwise until their timeout has passed.
+func (l *backgroundLoad) Settle(to time.Time) {
+	if !l.stopped.Load() {
+		time.Sleep(time.Until(to.Add(l.timeout + 500*time.Millisecond)))
+	}
+}
 
 // Results returns the results recorded so far.
 func (l *backgroundLoad) Results() []result {

@@ -101,6 +101,17 @@ type allServices struct {
 	gateway gateway.Config
 }
 
+// listenAddr is an address a service listens on, with the flag that set it.
+type listenAddr struct{ flag, addr string }
+
+// listenAddrs are the addresses the services listen on, each with its flag.
+func (o allOptions) listenAddrs() []listenAddr {
+	return []listenAddr{
+		{"http-addr", o.httpAddr}, {"auth-addr", o.authAddr}, {"user-addr", o.userAddr},
+		{"gateway-admin-addr", o.gatewayAdmin}, {"auth-admin-addr", o.authAdmin}, {"user-admin-addr", o.userAdmin},
+	}
+}
+
 // prepare checks every setting, reporting every bad value at once, and
 // creates or renews the certificates (reported on w).
 func (o allOptions) prepare(w io.Writer) (*allServices, error) {
@@ -108,12 +119,9 @@ func (o allOptions) prepare(w io.Writer) (*allServices, error) {
 	v.Check(o.dir != "", "dir", "must be set")
 	type listen struct{ flag, host, port string }
 	var listens []listen
-	for _, a := range []struct{ flag, value string }{
-		{"http-addr", o.httpAddr}, {"auth-addr", o.authAddr}, {"user-addr", o.userAddr},
-		{"gateway-admin-addr", o.gatewayAdmin}, {"auth-admin-addr", o.authAdmin}, {"user-admin-addr", o.userAdmin},
-	} {
-		v.Addr(a.flag, a.value)
-		host, port, err := net.SplitHostPort(a.value)
+	for _, a := range o.listenAddrs() {
+		v.Addr(a.flag, a.addr)
+		host, port, err := net.SplitHostPort(a.addr)
 		if err != nil || port == "0" {
 			continue // reported above, or a port the kernel picks
 		}

@@ -87,8 +87,8 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	}
 	// The services bind their ports after the backends start: no backend
 	// may be handed one of them.
-	for _, addr := range []string{o.all.httpAddr, o.all.authAddr, o.all.userAddr, o.all.gatewayAdmin, o.all.authAdmin, o.all.userAdmin} {
-		if _, port, err := net.SplitHostPort(addr); err == nil {
+	for _, a := range o.all.listenAddrs() {
+		if _, port, err := net.SplitHostPort(a.addr); err == nil {
 			if p, err := strconv.Atoi(port); err == nil && p != 0 {
 				o.stack.Taken = append(o.stack.Taken, p)
 			}
